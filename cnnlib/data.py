@@ -1,0 +1,152 @@
+"""Datasets for the course: where they live, and batches that keep the accelerator busy.
+
+Small datasets (Fashion-MNIST) are loaded once into tensors on the training device and shuffled there
+each epoch, so training never waits for DataLoader workers. Image folders use a ``DataLoader``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+DATA_ENV = "CNNLIB_DATA"
+
+FASHION_MNIST_CLASSES = (
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+
+
+def data_dir() -> Path:
+    """Where datasets live: ``$CNNLIB_DATA`` if set, else ``~/.cache/cnnlib/data``."""
+    configured = os.environ.get(DATA_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "cnnlib" / "data"
+
+
+class TensorBatches:
+    """Mini-batches served from tensors that already sit on the device.
+
+    Iterating gives ``(images, labels)`` pairs; with ``shuffle=True`` the order is a fresh random
+    permutation drawn on the device each epoch. ``resize`` upsamples each batch on the fly, so the
+    stored tensors keep their small native size.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool = False,
+                 resize: int | tuple[int, int] | None = None, classes: tuple[str, ...] = ()):
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        if labels.shape != images.shape[:1]:
+            raise ValueError(f"need one label per image: {len(images)} images, labels of shape {tuple(labels.shape)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.images, self.labels = images, labels
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.resize = (resize, resize) if isinstance(resize, int) else resize
+        self.classes = classes
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: torch.device | str) -> TensorBatches:
+        """The same batches, served from ``device``."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        return TensorBatches(self.images.to(device), self.labels.to(device), self.batch_size, self.shuffle,
+                             self.resize, self.classes)
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        order = torch.randperm(n, device=self.device) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                X, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+            else:
+                idx = order[start:start + self.batch_size]
+                X, y = self.images[idx], self.labels[idx]
+            X = X.float().div_(255) if X.dtype == torch.uint8 else X
+            if self.resize is not None and tuple(X.shape[-2:]) != self.resize:
+                X = F.interpolate(X, size=self.resize, mode="bilinear", align_corners=False)
+            yield X, y
+
+    def __repr__(self) -> str:
+        size = self.resize or tuple(self.images.shape[-2:])
+        return (f"TensorBatches({len(self.labels)} examples of {self.images.shape[1]}x{size[0]}x{size[1]}, "
+                f"batch_size={self.batch_size}, shuffle={self.shuffle}, device={self.device})")
+
+
+def _missing_data_message(name: str, root: Path, layout: str, cause: BaseException | None) -> str:
+    return (f"{name} is not under {root} and could not be downloaded"
+            + (f" ({type(cause).__name__}: {cause})" if cause else "") + ".\n"
+            f"Offline, set the environment variable {DATA_ENV} to a folder laid out as\n{layout}")
+
+
+def _load_fashion_mnist_split(root: Path, train: bool):
+    from torchvision.datasets import FashionMNIST
+
+    try:
+        return FashionMNIST(root=str(root), train=train, download=False)
+    except RuntimeError:
+        pass  # not on disk yet: try to download below
+    try:
+        return FashionMNIST(root=str(root), train=train, download=True)
+    except Exception as error:  # no network, no permission, ...
+        layout = (f"  {root}/FashionMNIST/raw/train-images-idx3-ubyte (and train-labels-idx1-ubyte,\n"
+                  "  t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte), as torchvision.datasets.FashionMNIST expects.")
+        raise FileNotFoundError(_missing_data_message("Fashion-MNIST", root, layout, error)) from error
+
+
+def fashion_mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = None, subset: int | None = None,
+                  device: torch.device | str | None = None) -> tuple[TensorBatches, TensorBatches]:
+    """Real Fashion-MNIST as ``(train, test)`` batches of 1-channel images in [0, 1] on ``device``.
+
+    ``resize`` upsamples images (e.g. to 224 for AlexNet); ``subset`` keeps only the first ``subset``
+    training and test examples (for quick runs). The data comes from ``data_dir()``, downloaded there
+    by torchvision when it is missing and the network allows.
+    """
+    from .device import get_device
+
+    if subset is not None and subset < 1:
+        raise ValueError(f"subset must be a positive number of examples, got {subset}")
+    device = get_device(device)
+    root = data_dir()
+    splits = []
+    for train in (True, False):
+        ds = _load_fashion_mnist_split(root, train)
+        images, labels = ds.data, ds.targets
+        if subset is not None:
+            images, labels = images[:subset], labels[:subset]
+        splits.append(TensorBatches(images.unsqueeze(1).to(device), labels.to(device), batch_size,
+                                    shuffle=train, resize=resize, classes=FASHION_MNIST_CLASSES))
+    return splits[0], splits[1]
+
+
+def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle: bool = False,
+                 num_workers: int | None = None, device: torch.device | str | None = None) -> DataLoader:
+    """A ``DataLoader`` over a ``torchvision.datasets.ImageFolder`` (one sub-folder per class).
+
+    Used for datasets of real photos that do not fit in device memory; ``pin_memory`` is on for CUDA.
+    """
+    from torchvision.datasets import ImageFolder
+
+    from .device import get_device
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no image folder at {path}: expected one sub-folder per class with images inside")
+    dataset = ImageFolder(str(path), transform=transform)
+    if num_workers is None:
+        num_workers = min(4, os.cpu_count() or 1)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      pin_memory=get_device(device).type == "cuda", persistent_workers=num_workers > 0)

@@ -1,0 +1,103 @@
+"""Device choice, seeding, quick mode and an environment report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+
+import numpy as np
+import torch
+
+DEVICE_ENV = "CNNLIB_DEVICE"
+QUICK_ENV = "CNNLIB_QUICK"
+
+#: True when ``CNNLIB_QUICK`` is set (to anything but 0/false/no): notebooks then shrink data and epochs.
+QUICK: bool = os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return _mps_available()
+    return kind == "cpu"
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """Pick the device to train on: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` (or the environment variable ``CNNLIB_DEVICE``) names one explicitly, e.g. ``"cpu"``
+    or ``"cuda:1"``; asking for a device that is not there raises ``RuntimeError``.
+    """
+    wanted = prefer if prefer is not None else os.environ.get(DEVICE_ENV) or None
+    if wanted is not None:
+        device = torch.device(wanted)
+        if not _available(device.type):
+            source = "prefer" if prefer is not None else f"${DEVICE_ENV}"
+            raise RuntimeError(f"{source} asks for device {str(device)!r}, but it is not available here")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise RuntimeError(f"there is no {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return device
+    for kind in ("cuda", "mps"):
+        if _available(kind):
+            return torch.device(kind)
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    """A readable name for a device: the GPU's model, or the CPU's architecture."""
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (CPU, CUDA and MPS) so a run can be repeated.
+
+    ``deterministic=True`` also asks torch for deterministic kernels (slower on GPUs).
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+    if _mps_available():
+        torch.mps.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(False)
+
+
+def env_info(print_it: bool = True) -> dict[str, str]:
+    """Report versions, device, data directory and quick mode; print them and return them as a dict."""
+    import torchvision
+
+    from . import __version__
+    from .data import data_dir
+
+    device = get_device()
+    info = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cnnlib": __version__,
+        "device": str(device),
+        "device name": device_name(device),
+        "data directory": str(data_dir()),
+        "quick mode": "on" if QUICK else "off",
+    }
+    if print_it:
+        width = max(map(len, info))
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return info
