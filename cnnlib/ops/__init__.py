@@ -1,0 +1,1 @@
+"""From-scratch operations the first chapters build, in their finished, validated form."""
