@@ -109,7 +109,7 @@ def plot_confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, classes: Se
     """Confusion matrix as a heat map, rows the true class, columns the prediction; returns the figure."""
     matrix = confusion_matrix(preds, labels, len(classes))
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    ax.imshow(matrix, cmap="Blues")
+    ax.imshow(matrix.numpy(), cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")

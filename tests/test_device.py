@@ -1,0 +1,64 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import cnnlib
+from cnnlib import device as device_module
+
+
+def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("CNNLIB_DEVICE", raising=False)
+    monkeypatch.setattr(device_module, "_available", lambda kind: kind in ("mps", "cpu"))
+    assert cnnlib.get_device() == torch.device("mps")
+    monkeypatch.setattr(device_module, "_available", lambda kind: True)
+    assert cnnlib.get_device() == torch.device("cuda")
+    monkeypatch.setattr(device_module, "_available", lambda kind: kind == "cpu")
+    assert cnnlib.get_device() == torch.device("cpu")
+
+
+def test_environment_variable_overrides(monkeypatch):
+    monkeypatch.setattr(device_module, "_available", lambda kind: True)
+    monkeypatch.setenv("CNNLIB_DEVICE", "cpu")
+    assert cnnlib.get_device() == torch.device("cpu")
+    assert cnnlib.get_device("mps") == torch.device("mps")  # an explicit argument wins
+
+
+def test_unavailable_device_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(device_module, "_available", lambda kind: kind == "cpu")
+    with pytest.raises(RuntimeError, match="'cuda'.*not available"):
+        cnnlib.get_device("cuda")
+    monkeypatch.setenv("CNNLIB_DEVICE", "mps")
+    with pytest.raises(RuntimeError, match=r"\$CNNLIB_DEVICE"):
+        cnnlib.get_device()
+
+
+def test_seed_everything_repeats_python_numpy_and_torch():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    cnnlib.seed_everything(3)
+    first = draw()
+    cnnlib.seed_everything(3)
+    assert draw() == first
+    cnnlib.seed_everything(4)
+    assert draw() != first
+
+
+def test_seed_everything_deterministic_switch():
+    cnnlib.seed_everything(0, deterministic=True)
+    assert torch.are_deterministic_algorithms_enabled()
+    cnnlib.seed_everything(0)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_env_info_reports_versions_device_data_and_quick_mode(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNLIB_DATA", str(tmp_path))
+    info = cnnlib.env_info()
+    printed = capsys.readouterr().out
+    assert info["torch"] == torch.__version__
+    assert info["data directory"] == str(tmp_path)
+    assert info["quick mode"] in ("on", "off")
+    for key in ("python", "torchvision", "device", "device name"):
+        assert key in info and info[key] in printed

@@ -1,0 +1,141 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import cnnlib
+from cnnlib.data import TensorBatches
+
+
+def test_fit_learns_an_easy_problem_and_records_history(tiny_model, tiny_batches, capsys):
+    history = cnnlib.fit(tiny_model, tiny_batches, tiny_batches, epochs=8, lr=0.5, device="cpu", progress=False)
+    assert len(history) == 8 and not history.interrupted
+    for name in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "examples_per_sec"):
+        assert len(getattr(history, name)) == 8
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_acc[-1] > 0.9  # three brightness levels are easy to tell apart
+    assert all(rate > 0 for rate in history.examples_per_sec)
+    final = capsys.readouterr().out.strip().splitlines()[-1]
+    assert final.startswith("loss ") and "test acc" in final and "examples/sec on CPU" in final
+
+
+def test_fit_history_matches_evaluate(tiny_model, tiny_batches):
+    history = cnnlib.fit(tiny_model, tiny_batches, tiny_batches, epochs=2, lr=0.5, device="cpu", progress=False)
+    loss, acc = cnnlib.evaluate(tiny_model, tiny_batches)
+    assert history.val_loss[-1] == pytest.approx(loss) and history.val_acc[-1] == pytest.approx(acc)
+
+
+def test_evaluate_restores_training_mode(tiny_model, tiny_batches):
+    tiny_model.train()
+    cnnlib.evaluate(tiny_model, tiny_batches)
+    assert tiny_model.training
+    tiny_model.eval()
+    cnnlib.evaluate(tiny_model, tiny_batches)
+    assert not tiny_model.training
+
+
+def test_evaluate_counts_correct_predictions():
+    class Oracle(nn.Module):  # predicts the label stored in the top-left pixel
+        def forward(self, x):
+            return nn.functional.one_hot(x[:, 0, 0, 0].long(), 3).float()
+
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    images = labels.view(-1, 1, 1, 1).float().expand(-1, 1, 2, 2).clone()
+    images[:2, 0, 0, 0] = 2  # two wrong answers out of eight
+    data = TensorBatches(images, labels, batch_size=3)
+    _, acc = cnnlib.evaluate(Oracle(), data, device="cpu")
+    assert acc == pytest.approx(6 / 8)
+    preds, true = cnnlib.predict(Oracle(), data, device="cpu")
+    assert torch.equal(true, labels) and (preds == labels).sum().item() == 6
+
+
+def test_fit_stops_on_nan_loss(tiny_model, tiny_batches):
+    with pytest.raises(FloatingPointError, match="smaller lr"):
+        cnnlib.fit(tiny_model, tiny_batches, epochs=3, lr=1e30, device="cpu", progress=False)
+
+
+def test_keyboard_interrupt_returns_history_so_far(tiny_model, tiny_batches, capsys):
+    calls = {"n": 0}
+
+    class InterruptingBatches:
+        def __len__(self):
+            return len(tiny_batches)
+
+        def __iter__(self):
+            calls["n"] += 1
+            if calls["n"] == 3:  # Ctrl-C in the third epoch
+                raise KeyboardInterrupt
+            return iter(tiny_batches)
+
+    history = cnnlib.fit(tiny_model, InterruptingBatches(), epochs=5, lr=0.5, device="cpu", progress=False)
+    assert history.interrupted and len(history) == 2
+    assert "Interrupted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["xavier", "kaiming", "normal"])
+def test_init_weights_changes_weights_and_zeroes_biases(tiny_model, method):
+    before = tiny_model[0].weight.clone()
+    cnnlib.init_weights(tiny_model, method)
+    assert not torch.equal(before, tiny_model[0].weight)
+    assert torch.count_nonzero(tiny_model[0].bias) == 0 and torch.count_nonzero(tiny_model[4].bias) == 0
+    if method == "normal":
+        assert tiny_model[4].weight.std().item() == pytest.approx(0.01, rel=0.5)
+
+
+def test_fit_init_accepts_a_function_and_rejects_unknown_names(tiny_model, tiny_batches):
+    def constant(module):
+        if isinstance(module, nn.Linear):
+            nn.init.constant_(module.weight, 0.5)
+
+    cnnlib.fit(tiny_model, tiny_batches, epochs=0, device="cpu", init=constant, progress=False)
+    assert torch.all(tiny_model[4].weight == 0.5)
+    with pytest.raises(ValueError, match="unknown init"):
+        cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", init="glorious", progress=False)
+
+
+def test_fit_uses_a_given_optimizer_and_scheduler(tiny_model, tiny_batches):
+    optimizer = torch.optim.Adam(tiny_model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    cnnlib.fit(tiny_model, tiny_batches, epochs=2, optimizer=optimizer, scheduler=scheduler, device="cpu",
+               progress=False)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0025)
+
+
+def test_fit_with_bf16_autocast_on_cpu(tiny_model, tiny_batches):
+    history = cnnlib.fit(tiny_model, tiny_batches, epochs=2, lr=0.5, device="cpu", amp="bf16", progress=False)
+    assert math.isfinite(history.train_loss[-1])
+    with pytest.raises(ValueError, match="amp must be"):
+        cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", amp="int8", progress=False)
+
+
+def test_mismatched_batches_are_a_clear_error(tiny_model):
+    bad = [(torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long))]
+    with pytest.raises(ValueError, match="4 inputs but 3 labels"):
+        cnnlib.fit(tiny_model, bad, epochs=1, device="cpu", progress=False)
+
+
+def test_wrong_input_shape_reaches_the_learner(tiny_model):
+    bad = [(torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))]  # 3 channels for a 1-channel model
+    with pytest.raises(RuntimeError, match="channels"):
+        cnnlib.fit(tiny_model, bad, epochs=1, device="cpu", progress=False)
+
+
+def test_empty_training_data_is_an_error(tiny_model):
+    with pytest.raises(ValueError, match="no batches"):
+        cnnlib.fit(tiny_model, [], epochs=1, device="cpu", progress=False)
+
+
+def test_fit_reads_the_device_only_a_few_times_per_epoch(tiny_model, tiny_batches, monkeypatch):
+    """The loop must not sync with the host every step: count Tensor.item calls."""
+    calls = {"n": 0}
+    original = torch.Tensor.item
+
+    def counting_item(self):
+        calls["n"] += 1
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    steps = len(tiny_batches)
+    cnnlib.fit(tiny_model, tiny_batches, epochs=1, lr=0.1, device="cpu", progress=True, updates_per_epoch=2)
+    assert steps == 6 and calls["n"] <= 2 * 2 + 2  # two per progress update, two at the end of the epoch
