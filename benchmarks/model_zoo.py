@@ -1,0 +1,183 @@
+"""Train every chapter model on Fashion-MNIST in its chapter's full configuration; write one Markdown table.
+
+Each model uses the hyperparameters of its chapter (the settings of the published reference runs): plain
+SGD, Xavier initialisation, 10 epochs, the batch size, learning rate and input size below. Models run
+cheapest first (by multiply-adds per image), and the table is rewritten after each model, so a run that
+is stopped early still leaves the finished rows.
+
+    python benchmarks/model_zoo.py                        # all models, 10 epochs, bf16 on CUDA where supported
+    python benchmarks/model_zoo.py --models resnet18 densenet --epochs 2 --amp none
+    python benchmarks/model_zoo.py --quick                # smoke test: tiny subset, 1 epoch, small inputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import cnnlib
+from cnnlib import models
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "model_zoo.md"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A chapter model and its full-mode training settings."""
+
+    key: str  # the name --models takes
+    label: str
+    chapter: str
+    build: Callable[[], nn.Module]
+    size: int  # input size in the chapter's full configuration
+    batch_size: int
+    lr: float
+    quick_size: int  # the smallest convenient input size, for --quick
+
+
+def _builder(name: str, *args, **kwargs) -> Callable[[], nn.Module]:
+    """Look the builder up only when the model is built, so a missing one skips just that model."""
+    def build() -> nn.Module:
+        if not hasattr(models, name):
+            raise RuntimeError(f"cnnlib.models has no {name!r} builder yet")
+        return getattr(models, name)(*args, **kwargs)
+    return build
+
+
+SPECS: dict[str, Spec] = {spec.key: spec for spec in [
+    Spec("alexnet", "AlexNet", "05", _builder("alexnet", in_channels=1, num_classes=10, config="fashion"), 224, 128, 0.01, 96),
+    Spec("vgg11", "VGG-11 (channels / 4)", "06", _builder("vgg", "vgg11-narrow", in_channels=1, num_classes=10),
+         224, 128, 0.05, 32),
+    Spec("nin", "NiN", "07", _builder("nin", in_channels=1, num_classes=10), 224, 128, 0.1, 96),
+    Spec("googlenet", "GoogLeNet", "08", _builder("googlenet", in_channels=1, num_classes=10, variant="fashion-mnist"),
+         96, 128, 0.1, 32),
+    Spec("resnet18", "ResNet-18", "10", _builder("resnet18", in_channels=1, num_classes=10), 96, 256, 0.05, 32),
+    Spec("densenet", "DenseNet", "11", _builder("densenet", "densenet-fashion-mnist", in_channels=1, num_classes=10),
+         96, 256, 0.1, 32),
+]}
+
+COLUMNS = ["model", "chapter", "parameters", "multiply-adds", "input", "batch, lr", "epochs", "train acc",
+           "test acc", "s/epoch", "examples/s", "amp", "hardware"]
+
+
+def default_amp(device: torch.device) -> str | None:
+    """bf16 on CUDA GPUs that support it, else full precision."""
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+
+
+def write_table(path: Path, rows: list[dict], notes: list[str], header: list[str]) -> None:
+    """Write (or rewrite) the Markdown table with the rows finished so far."""
+    lines = [*header, "", "| " + " | ".join(COLUMNS) + " |",
+             "|" + "|".join("---:" if c not in ("model", "amp", "hardware", "chapter") else "---"
+                            for c in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(str(row[c]) for c in COLUMNS) + " |" for row in rows]
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_one(spec: Spec, size: int, epochs: int, subset: int | None, device: torch.device, amp: str | None,
+            model: nn.Module, mult_adds: int) -> dict:
+    """Train one model with ``cnnlib.fit`` and return its table row."""
+    cnnlib.seed_everything(0)
+    train, test = cnnlib.fashion_mnist(batch_size=spec.batch_size, resize=size, subset=subset, device=device)
+    history = cnnlib.fit(model, train, test, epochs=epochs, lr=spec.lr, device=device, init="xavier", amp=amp,
+                         progress=False, live_plot=False)
+    # The first epoch includes cuDNN autotuning and warm-up; report the mean of the others when there are any.
+    timed = history.seconds[1:] or history.seconds
+    rates = history.examples_per_sec[1:] or history.examples_per_sec
+    return {
+        "model": spec.label, "chapter": spec.chapter, "parameters": f"{cnnlib.count_params(model):,}",
+        "multiply-adds": f"{mult_adds / 1e9:.3f} G", "input": f"1x{size}x{size}",
+        "batch, lr": f"{spec.batch_size}, {spec.lr:g}", "epochs": len(history),
+        "train acc": f"{history.train_acc[-1]:.3f}", "test acc": f"{history.val_acc[-1]:.3f}",
+        "s/epoch": f"{sum(timed) / len(timed):.1f}", "examples/s": f"{sum(rates) / len(rates):,.0f}",
+        "amp": amp or "off", "hardware": cnnlib.device_name(device),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=sorted(SPECS), default=sorted(SPECS),
+                        help="which models to train (default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per model (default 10; 1 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 512 train/test examples, 1 epoch, small inputs; NOT results")
+    parser.add_argument("--amp", choices=["auto", "none", "bf16", "fp16"], default="auto",
+                        help="mixed precision (default auto: bf16 on CUDA where supported)")
+    parser.add_argument("--device", default=None, help="e.g. cuda, cpu (default: the best available)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Markdown file to write (default benchmarks/results/model_zoo.md; "
+                             "with --quick, model_zoo_quick.md in the temporary directory)")
+    args = parser.parse_args(argv)
+
+    device = cnnlib.get_device(args.device)
+    amp = {"auto": default_amp(device), "none": None}.get(args.amp, args.amp)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 10)
+    if epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {epochs}")
+    subset = 512 if args.quick else None
+    out = args.out or (Path(tempfile.gettempdir()) / "model_zoo_quick.md" if args.quick else DEFAULT_OUT)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    # Build every model once and order them by multiply-adds per image: cheapest first.
+    planned = []
+    notes = []
+    for key in args.models:
+        spec = SPECS[key]
+        size = spec.quick_size if args.quick else spec.size
+        try:
+            model = spec.build()
+            mult_adds = cnnlib.summary(model, (1, 1, size, size), device="cpu").total_mult_adds
+        except Exception as error:  # a missing builder or a model that rejects the size: skip it, say why
+            notes.append(f"{spec.label} skipped: {type(error).__name__}: {error}")
+            print(f"skip {spec.label}: {error}", flush=True)
+            continue
+        planned.append((mult_adds, key, spec, size, model))
+    planned.sort(key=lambda item: item[0])
+
+    command = "python benchmarks/model_zoo.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    title = "# Model zoo on Fashion-MNIST" + (" (QUICK SMOKE TEST: tiny subset, not results)" if args.quick else "")
+    header = [title, "",
+              f"Command: `{command.strip()}`  ",
+              f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}  ",
+              f"torch {torch.__version__}, device {cnnlib.device_name(device)}, "
+              f"{'subset ' + str(subset) + ' train/test examples' if subset else 'full data (60,000 train, 10,000 test)'}, "
+              "plain SGD, Xavier init, seed 0. s/epoch and examples/s count training only and leave out "
+              "the first (warm-up) epoch when there are more.", ""]
+    print(f"{len(planned)} model(s), {epochs} epoch(s) each, on {cnnlib.device_name(device)}, amp {amp or 'off'}; "
+          f"writing {out}", flush=True)
+    rows: list[dict] = []
+    write_table(out, rows, notes, header)
+    start = time.perf_counter()
+    for mult_adds, key, spec, size, model in planned:
+        print(f"[{time.perf_counter() - start:6.0f} s] {spec.label}: {size} px, batch {spec.batch_size}, "
+              f"lr {spec.lr:g}, {mult_adds / 1e9:.3f} G multiply-adds per image", flush=True)
+        try:
+            rows.append(run_one(spec, size, epochs, subset, device, amp, model, mult_adds))
+        except Exception as error:
+            notes.append(f"{spec.label} failed: {type(error).__name__}: {error}")
+            print(f"  failed: {error}", flush=True)
+        else:
+            print(f"  test acc {rows[-1]['test acc']}, {rows[-1]['s/epoch']} s/epoch", flush=True)
+        write_table(out, rows, notes, header)
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    print(f"[{time.perf_counter() - start:6.0f} s] done: {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""ResNet (He, Zhang, Ren and Sun, 2015): stages of residual blocks, ``output = F(x) + shortcut(x)``.
+
+``resnet(config_or_name, in_channels, num_classes)`` builds every variant from a ``ResNetConfig``.
+The named ImageNet configurations have exactly torchvision's layers and parameter counts; the
+ones with ``residual=False`` are the "plain" networks of the paper, the same layers without shortcuts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+
+def _norm(channels: int, batch_norm: bool) -> nn.Module:
+    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions plus a shortcut (ResNet-18/34). ``stride`` 2 halves height and width."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1, residual: bool = True,
+                 batch_norm: bool = True):
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=not batch_norm)
+        self.bn1 = _norm(channels, batch_norm)
+        self.conv2 = nn.Conv2d(channels, out_channels, 3, padding=1, bias=not batch_norm)
+        self.bn2 = _norm(out_channels, batch_norm)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, batch_norm) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (x4) plus a shortcut (ResNet-50 and deeper).
+
+    As in torchvision ("ResNet v1.5"), the stride sits on the 3x3 convolution, not on the first 1x1.
+    """
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1, residual: bool = True,
+                 batch_norm: bool = True):
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=not batch_norm)
+        self.bn1 = _norm(channels, batch_norm)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride=stride, padding=1, bias=not batch_norm)
+        self.bn2 = _norm(channels, batch_norm)
+        self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=not batch_norm)
+        self.bn3 = _norm(out_channels, batch_norm)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, batch_norm) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.relu(out)
+
+
+def _shortcut(in_channels: int, out_channels: int, stride: int, batch_norm: bool) -> nn.Module:
+    """Identity when shapes match; otherwise a strided 1x1 projection (the paper's option B)."""
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=not batch_norm),
+                         _norm(out_channels, batch_norm))
+
+
+BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """A ResNet layout.
+
+    ``layers[i]`` blocks of width ``widths[i]`` per stage; every stage after the first starts with
+    stride 2. ``stem``: ``"imagenet"`` (7x7 stride-2 convolution and 3x3 stride-2 max-pool: /4) or
+    ``"small"`` (one 3x3 stride-1 convolution, for 28-32 px inputs).
+    """
+
+    block: str = "basic"
+    layers: tuple[int, ...] = (2, 2, 2, 2)
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    stem: str = "imagenet"
+    residual: bool = True
+    batch_norm: bool = True
+
+    def __post_init__(self):
+        if self.block not in BLOCKS:
+            raise ValueError(f"block must be one of {sorted(BLOCKS)}, got {self.block!r}")
+        if self.stem not in ("imagenet", "small"):
+            raise ValueError(f"stem must be 'imagenet' or 'small', got {self.stem!r}")
+        if len(self.layers) != len(self.widths) or not self.layers:
+            raise ValueError(f"need one width per stage: layers {self.layers}, widths {self.widths}")
+        if any(n < 1 for n in self.layers) or any(w < 1 for w in self.widths):
+            raise ValueError(f"layers and widths must be positive: {self.layers}, {self.widths}")
+
+
+CONFIGS: dict[str, ResNetConfig] = {
+    "resnet18": ResNetConfig("basic", (2, 2, 2, 2)),
+    "resnet34": ResNetConfig("basic", (3, 4, 6, 3)),
+    "resnet50": ResNetConfig("bottleneck", (3, 4, 6, 3)),
+    # The paper's plain baselines: the same layers, no shortcuts.
+    "plain18": ResNetConfig("basic", (2, 2, 2, 2), residual=False),
+    "plain34": ResNetConfig("basic", (3, 4, 6, 3), residual=False),
+    # For Fashion-MNIST at its native 28 px: a 3x3 stride-1 stem and no max-pool, so layer1 sees 28x28,
+    # about what the ImageNet stem leaves of a 96 px input (24x24). The chapter's 96 px model is "resnet18".
+    "resnet18-small": ResNetConfig("basic", (2, 2, 2, 2), stem="small"),
+}
+
+
+class ResNet(nn.Module):
+    """Stem, stages of residual blocks, global average pooling and one linear layer."""
+
+    def __init__(self, config: ResNetConfig, in_channels: int = 3, num_classes: int = 1000):
+        super().__init__()
+        if in_channels < 1 or num_classes < 1:
+            raise ValueError(f"in_channels and num_classes must be positive, got {in_channels}, {num_classes}")
+        self.config, self.in_channels = config, in_channels
+        width, bn = config.widths[0], config.batch_norm
+        if config.stem == "imagenet":
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=not bn),
+                                      _norm(width, bn), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(3, stride=2, padding=1))
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=not bn),
+                                      _norm(width, bn), nn.ReLU(inplace=True))
+        block = BLOCKS[config.block]
+        channels = width
+        for i, (count, stage_width) in enumerate(zip(config.layers, config.widths), 1):
+            blocks = []
+            for j in range(count):
+                stride = 2 if i > 1 and j == 0 else 1
+                blocks.append(block(channels, stage_width, stride, config.residual, bn))
+                channels = stage_width * block.expansion
+            setattr(self, f"layer{i}", nn.Sequential(*blocks))
+        self.num_stages = len(config.layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+        if bn:  # torchvision's initialisation (fit(init=...) may override the convolutions)
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"ResNet expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        x = self.stem(x)
+        for i in range(1, self.num_stages + 1):
+            x = getattr(self, f"layer{i}")(x)
+        return self.head(x)
+
+
+def resnet(config_or_name: ResNetConfig | str, in_channels: int = 3, num_classes: int = 1000) -> ResNet:
+    """A ResNet from a ``ResNetConfig`` or a name in ``CONFIGS`` (e.g. ``"resnet18"``)."""
+    if isinstance(config_or_name, str):
+        if config_or_name not in CONFIGS:
+            raise ValueError(f"unknown ResNet {config_or_name!r}; named configurations: {sorted(CONFIGS)}")
+        config = CONFIGS[config_or_name]
+    elif isinstance(config_or_name, ResNetConfig):
+        config = config_or_name
+    else:
+        raise TypeError(f"expected a ResNetConfig or a name, got {type(config_or_name).__name__}")
+    return ResNet(config, in_channels, num_classes)
+
+
+def resnet18(in_channels: int = 3, num_classes: int = 1000, **changes) -> ResNet:
+    """ResNet-18 (basic blocks 2-2-2-2); keyword arguments change fields of its ``ResNetConfig``."""
+    return resnet(replace(CONFIGS["resnet18"], **changes), in_channels, num_classes)
+
+
+def resnet34(in_channels: int = 3, num_classes: int = 1000, **changes) -> ResNet:
+    """ResNet-34 (basic blocks 3-4-6-3); keyword arguments change fields of its ``ResNetConfig``."""
+    return resnet(replace(CONFIGS["resnet34"], **changes), in_channels, num_classes)
+
+
+def resnet50(in_channels: int = 3, num_classes: int = 1000, **changes) -> ResNet:
+    """ResNet-50 (bottleneck blocks 3-4-6-3); keyword arguments change fields of its ``ResNetConfig``."""
+    return resnet(replace(CONFIGS["resnet50"], **changes), in_channels, num_classes)
