@@ -54,3 +54,9 @@ def test_current_apis_and_quick_mode(path):
     text = "\n".join(source(c) for c in cells(path))
     assert not re.search(r"pretrained\s*=\s*True", text), "use weights=..., not pretrained=True"
     assert "cnnlib.QUICK" in text, "every notebook shows what quick mode changes"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_readme_lists_every_chapter_with_its_badge(path):
+    readme = (ROOT / "README.md").read_text()
+    assert f"(notebooks/{path.name})" in readme and nbtool.badge_line(path) in readme
