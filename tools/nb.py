@@ -3,8 +3,13 @@
     python tools/nb.py header [NOTEBOOK ...]   write the Colab badge and setup cell from cnnlib/_course.py
     python tools/nb.py run [NOTEBOOK ...]      execute in quick mode, keep only outputs that nbval checks
     python tools/nb.py strip [NOTEBOOK ...]    drop every output except those of NBVAL_CHECK_OUTPUT cells
+    python tools/nb.py student OUTDIR [NOTEBOOK ...]
+                                               write student versions: solutions removed, outputs cleared
 
 Without NOTEBOOK arguments each command works on every notebook in notebooks/.
+Solutions sit between "### BEGIN SOLUTION" and "### END SOLUTION" lines (nbgrader's markers). In the
+student version a code solution becomes `raise NotImplementedError(...)` at the marker's indentation, a
+markdown one becomes "YOUR ANSWER HERE".
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ sys.path.insert(0, str(ROOT))
 from cnnlib._course import REPO_URL, colab_url  # noqa: E402
 
 CHECK = "NBVAL_CHECK_OUTPUT"
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+CODE_STUB = 'raise NotImplementedError("Exercise: write your solution here")'
+MARKDOWN_STUB = "YOUR ANSWER HERE"
 SETUP_MARK = "# Colab setup"
 BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
@@ -81,9 +89,63 @@ def run(path: Path, timeout: int = 1800) -> None:
     strip(path)
 
 
+def remove_solutions(source: str, stub: str) -> str:
+    """Replace each BEGIN/END SOLUTION region (markers included) by ``stub`` at the BEGIN line's indentation."""
+    lines, inside = [], False
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker.startswith(BEGIN_SOLUTION):
+            if inside:
+                raise ValueError(f"line {number}: {BEGIN_SOLUTION} inside another solution")
+            inside = True
+            lines.append(line[:len(line) - len(line.lstrip())] + stub)
+        elif marker.startswith(END_SOLUTION):
+            if not inside:
+                raise ValueError(f"line {number}: {END_SOLUTION} without {BEGIN_SOLUTION}")
+            inside = False
+        elif not inside:
+            lines.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN_SOLUTION} without {END_SOLUTION}")
+    return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
+
+
+def has_solutions(nb: nbformat.NotebookNode) -> bool:
+    return any(BEGIN_SOLUTION in cell.source for cell in nb.cells)
+
+
+def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with every solution removed and every output cleared."""
+    nb = nbformat.from_dict(nb)  # a deep copy
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        if BEGIN_SOLUTION in cell.source:
+            cell.source = remove_solutions(cell.source, CODE_STUB if cell.cell_type == "code" else MARKDOWN_STUB)
+    return nb
+
+
+def student(path: Path, outdir: Path) -> Path:
+    """Write the student version of the notebook at ``path`` into ``outdir``; return its path."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    target = outdir / path.name
+    if target.resolve() == path.resolve():
+        raise ValueError(f"the student version would overwrite {path}: choose another OUTDIR")
+    nbformat.write(student_version(nbformat.read(path, as_version=4)), target)
+    return target
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("header", "run", "strip"):
+    if not argv or argv[0] not in ("header", "run", "strip", "student"):
         sys.exit(__doc__)
+    if argv[0] == "student":
+        if len(argv) < 2:
+            sys.exit("usage: python tools/nb.py student OUTDIR [NOTEBOOK ...]")
+        outdir = Path(argv[1])
+        for path in notebooks(argv[2:]):
+            print(f"student: {path.name} -> {student(path, outdir)}")
+        return
     command = {"header": header, "run": run, "strip": strip}[argv[0]]
     for path in notebooks(argv[1:]):
         command(path)

@@ -1,0 +1,353 @@
+"""Self-checks for the exercises: compare a learner's function with a reference on many small cases.
+
+``check(fn, reference, cases, name)`` runs both on every case, smallest first. It prints one line and
+returns True when all agree; otherwise it raises an AssertionError that shows the smallest failing input,
+the expected output and what ``fn`` returned (or raised). The named checks (``check_corr2d``, ...) bring
+their own fixed and random cases; the random ones come from a seeded generator, so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "Case", "check", "check_batch_norm", "check_conv2d", "check_conv_output_size", "check_corr2d",
+    "check_corr2d_multi_in", "check_corr2d_multi_in_out", "check_pool2d",
+]
+
+
+@dataclass
+class Case:
+    """One call: positional ``args`` and keyword ``kwargs``."""
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+class _Mismatch(Exception):
+    """Why an output differs from the expected one."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The generic checker
+# ----------------------------------------------------------------------------------------------------------
+
+def _as_case(case: Case | tuple | dict) -> Case:
+    if isinstance(case, Case):
+        return case
+    if isinstance(case, dict):
+        return Case((), dict(case))
+    if isinstance(case, tuple):
+        return Case(case)
+    raise TypeError(f"a case must be a Case, a tuple of arguments or a dict of keyword arguments, got {case!r}")
+
+
+def _size(value: Any) -> tuple[int, int]:
+    """How big an input is: (number of tensor elements, sum of the integers), for sorting cases."""
+    if isinstance(value, torch.Tensor):
+        return value.numel(), 0
+    if isinstance(value, bool) or value is None:
+        return 0, 0
+    if isinstance(value, numbers.Integral):
+        return 0, abs(int(value))
+    if isinstance(value, (tuple, list)):
+        sizes = [_size(v) for v in value]
+        return sum(s[0] for s in sizes), sum(s[1] for s in sizes)
+    if isinstance(value, dict):
+        return _size(list(value.values()))
+    return 0, 0
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of the tensors in ``value``, so no call can change another call's inputs."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, tuple):
+        return tuple(_clone(v) for v in value)
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        with_shape = f"tensor of shape {tuple(value.shape)}"
+        if value.numel() > 400:
+            return with_shape + " (too large to print)"
+        value = value.detach().cpu()
+        if value.dtype == torch.float64:  # references compute in float64; print like the learner's floats
+            value = value.float()
+        return with_shape + ":\n" + textwrap.indent(str(value), "    ")
+    if isinstance(value, tuple) and any(isinstance(v, torch.Tensor) for v in value):
+        return "a tuple of:\n" + textwrap.indent("\n".join(_show(v) for v in value), "  ")
+    return repr(value)
+
+
+def _compare(actual: Any, expected: Any, atol: float, rtol: float, where: str = "the output") -> None:
+    """Raise _Mismatch when ``actual`` is not ``expected`` (tensors: same shape, values within tolerance)."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(actual, torch.Tensor):
+            raise _Mismatch(f"{where} should be a tensor, got {type(actual).__name__}")
+        if tuple(actual.shape) != tuple(expected.shape):
+            raise _Mismatch(f"{where} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+        a = actual.detach().cpu().to(torch.float64)
+        e = expected.detach().cpu().to(torch.float64)
+        close = torch.isclose(a, e, rtol=rtol, atol=atol)
+        if not bool(close.all()):
+            diff = (a - e).abs().nan_to_num(float("inf"))
+            index = tuple(int(i) for i in torch.nonzero(~close)[0])
+            raise _Mismatch(f"{where} has the right shape but wrong values: at index {index} it holds "
+                            f"{a[index].item():.6g} instead of {e[index].item():.6g} "
+                            f"(largest difference {diff.max().item():.3g})")
+        return
+    if isinstance(expected, tuple):
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            kind = f"a {type(actual).__name__}" + (f" of length {len(actual)}" if isinstance(actual, (tuple, list)) else "")
+            raise _Mismatch(f"{where} should be a tuple of length {len(expected)}, got {kind}")
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            _compare(a, e, atol, rtol, f"element {i} of {where}")
+        return
+    if isinstance(expected, numbers.Integral) and not isinstance(expected, bool):
+        if isinstance(actual, bool) or not isinstance(actual, numbers.Integral):
+            raise _Mismatch(f"{where} should be an int, got {type(actual).__name__} {actual!r}")
+        if int(actual) != int(expected):
+            raise _Mismatch(f"{where} is {actual!r}, expected {expected!r}")
+        return
+    if isinstance(expected, numbers.Real):
+        if not isinstance(actual, numbers.Real) or abs(actual - expected) > atol + rtol * abs(expected):
+            raise _Mismatch(f"{where} is {actual!r}, expected {expected!r}")
+        return
+    if actual != expected:
+        raise _Mismatch(f"{where} is {actual!r}, expected {expected!r}")
+
+
+def _describe_inputs(fn: Callable, case: Case) -> str:
+    try:
+        bound = inspect.signature(fn).bind(*case.args, **case.kwargs)
+        named = dict(bound.arguments)
+    except (TypeError, ValueError):
+        named = {f"argument {i}": v for i, v in enumerate(case.args)} | dict(case.kwargs)
+    return "\n".join(f"  {name} = {textwrap.indent(_show(value), '  ').lstrip()}" for name, value in named.items())
+
+
+def check(fn: Callable, reference: Callable, cases: Iterable[Case | tuple | dict], name: str | None = None,
+          atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """Compare ``fn`` with ``reference`` on every case, smallest first; print a pass line or raise.
+
+    Raises AssertionError describing the smallest case on which ``fn`` is wrong or raises.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be a function, got {type(fn).__name__}")
+    name = name or getattr(fn, "__name__", "your function")
+    cases = sorted((_as_case(c) for c in cases), key=lambda c: _size((c.args, c.kwargs)))
+    if not cases:
+        raise ValueError("check needs at least one case")
+    for number, case in enumerate(cases, start=1):
+        expected = reference(*_clone(case.args), **_clone(case.kwargs))
+        header = f"{name} is wrong on case {number} of {len(cases)}, the smallest failing one. Input:\n" \
+                 f"{_describe_inputs(fn, case)}\n"
+        try:
+            actual = fn(*_clone(case.args), **_clone(case.kwargs))
+        except NotImplementedError:
+            raise AssertionError(f"{name} is not implemented yet: it raised NotImplementedError. "
+                                 "Write your solution, run its cell, then run this check again.") from None
+        except Exception as error:  # the learner's bug, shown with the input that triggers it
+            raise AssertionError(f"{header}Expected:\n  {_show(expected)}\n"
+                                 f"but your code raised {type(error).__name__}: {error}") from error
+        try:
+            _compare(actual, expected, atol, rtol)
+        except _Mismatch as mismatch:
+            raise AssertionError(f"{header}Expected:\n  {_show(expected)}\nGot:\n  {_show(actual)}\n"
+                                 f"Problem: {mismatch}") from None
+    print(f"✓ {name}: {len(cases)} cases pass")
+    return True
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Case generators and references for the course's exercises
+# ----------------------------------------------------------------------------------------------------------
+
+def _randint(g: torch.Generator, low: int, high: int) -> int:
+    """A random int in [low, high], both included."""
+    return int(torch.randint(low, high + 1, (1,), generator=g))
+
+
+def _ramp(*shape: int) -> torch.Tensor:
+    """0, 1, 2, ... in the given shape, as floats: easy to follow by hand."""
+    n = 1
+    for s in shape:
+        n *= s
+    return torch.arange(float(n)).reshape(shape)
+
+
+def _ref_corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    return F.conv2d(X[None, None].double(), K[None, None].double())[0, 0]
+
+
+def check_corr2d(fn: Callable, n_random: int = 10, seed: int = 0) -> bool:
+    """Check ``fn(X, K)``: valid 2-D cross-correlation of an (H, W) input with an (h, w) kernel."""
+    g = torch.Generator().manual_seed(seed)
+    cases = [(_ramp(3, 3), _ramp(2, 2)), (_ramp(2, 4), torch.tensor([[1.0, -1.0]])),
+             (_ramp(4, 3), torch.tensor([[1.0], [2.0]])), (_ramp(3, 3), _ramp(3, 3))]
+    for _ in range(n_random):
+        H, W = _randint(g, 1, 8), _randint(g, 1, 8)
+        h, w = _randint(g, 1, H), _randint(g, 1, W)
+        cases.append((torch.randn(H, W, generator=g), torch.randn(h, w, generator=g)))
+    return check(fn, _ref_corr2d, cases, "corr2d")
+
+
+def check_corr2d_multi_in(fn: Callable, n_random: int = 10, seed: int = 0) -> bool:
+    """Check ``fn(X, K)``: X (C, H, W), K (C, h, w) -> (H', W'), summed over the channels."""
+    g = torch.Generator().manual_seed(seed)
+    cases = [(_ramp(2, 3, 3), _ramp(2, 2, 2)), (_ramp(1, 3, 4), torch.tensor([[[1.0, -1.0]]]))]
+    for _ in range(n_random):
+        C, H, W = _randint(g, 1, 4), _randint(g, 1, 7), _randint(g, 1, 7)
+        h, w = _randint(g, 1, H), _randint(g, 1, W)
+        cases.append((torch.randn(C, H, W, generator=g), torch.randn(C, h, w, generator=g)))
+    return check(fn, lambda X, K: F.conv2d(X[None].double(), K[None].double())[0, 0], cases, "corr2d_multi_in")
+
+
+def check_corr2d_multi_in_out(fn: Callable, n_random: int = 10, seed: int = 0) -> bool:
+    """Check ``fn(X, K)``: X (C, H, W), K (O, C, h, w) -> (O, H', W')."""
+    g = torch.Generator().manual_seed(seed)
+    cases = [(_ramp(2, 3, 3), torch.stack([_ramp(2, 2, 2), _ramp(2, 2, 2) + 1, _ramp(2, 2, 2) + 2])),
+             (_ramp(1, 2, 3), torch.tensor([[[[1.0, -1.0]]], [[[2.0, 0.5]]]]))]
+    for _ in range(n_random):
+        O, C, H, W = _randint(g, 1, 4), _randint(g, 1, 3), _randint(g, 1, 7), _randint(g, 1, 7)
+        h, w = _randint(g, 1, H), _randint(g, 1, W)
+        cases.append((torch.randn(C, H, W, generator=g), torch.randn(O, C, h, w, generator=g)))
+    return check(fn, lambda X, K: F.conv2d(X[None].double(), K.double())[0], cases, "corr2d_multi_in_out")
+
+
+def _random_conv_setting(g: torch.Generator) -> tuple[tuple[int, int], ...]:
+    """Kernel, stride, padding, dilation and an input size they fit, per axis."""
+    axes = []
+    for _ in range(2):
+        k, s, p, d = _randint(g, 1, 4), _randint(g, 1, 3), _randint(g, 0, 2), _randint(g, 1, 2)
+        span = d * (k - 1) + 1
+        n = _randint(g, max(1, span - 2 * p), span + 6)
+        axes.append((k, s, p, d, n))
+    return tuple(zip(*axes))
+
+
+def check_conv2d(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
+    """Check ``fn(X, weight, bias=None, stride=1, padding=0, dilation=1)`` against ``F.conv2d``."""
+    g = torch.Generator().manual_seed(seed)
+    cases = [Case((_ramp(1, 1, 3, 3), _ramp(1, 1, 2, 2))),
+             Case((_ramp(1, 2, 4, 4), _ramp(3, 2, 3, 3) / 10, torch.tensor([1.0, 0.0, -1.0])), {"padding": 1}),
+             Case((_ramp(1, 1, 5, 5), torch.ones(1, 1, 3, 3)), {"stride": 2}),
+             Case((_ramp(1, 1, 5, 6), _ramp(1, 1, 2, 2)), {"dilation": 2}),
+             Case((_ramp(2, 1, 5, 4), _ramp(1, 1, 3, 2)), {"stride": (2, 1), "padding": (0, 1), "dilation": (1, 2)})]
+    for i in range(n_random):
+        (k_h, k_w), stride, padding, dilation, (H, W) = _random_conv_setting(g)
+        N, C, O = _randint(g, 1, 2), _randint(g, 1, 3), _randint(g, 1, 3)
+        X, weight = torch.randn(N, C, H, W, generator=g), torch.randn(O, C, k_h, k_w, generator=g)
+        bias = torch.randn(O, generator=g) if i % 2 else None
+        as_int = all(v[0] == v[1] for v in (stride, padding, dilation)) and i % 3 == 0
+        settings = {"stride": stride, "padding": padding, "dilation": dilation}
+        cases.append(Case((X, weight, bias), {k: v[0] for k, v in settings.items()} if as_int else settings))
+
+    def reference(X, weight, bias=None, stride=1, padding=0, dilation=1):
+        bias = None if bias is None else bias.double()
+        return F.conv2d(X.double(), weight.double(), bias, stride, padding, dilation)
+
+    return check(fn, reference, cases, "conv2d")
+
+
+def _ref_conv_output_size(size, kernel, padding=0, stride=1, dilation=1):
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    out = F.conv2d(torch.zeros(1, 1, *pair(size)), torch.zeros(1, 1, *pair(kernel)), stride=pair(stride),
+                   padding=pair(padding), dilation=pair(dilation)).shape[-2:]
+    all_ints = all(isinstance(v, int) for v in (size, kernel, padding, stride, dilation))
+    return int(out[0]) if all_ints else (int(out[0]), int(out[1]))
+
+
+def check_conv_output_size(fn: Callable, pairs: bool = True, n_random: int = 30, seed: int = 0) -> bool:
+    """Check ``fn(size, kernel, padding=0, stride=1, dilation=1)``, the output size of a convolution.
+
+    With ``pairs=False`` only int arguments are used; with ``pairs=True`` (height, width) tuples too.
+    """
+    g = torch.Generator().manual_seed(seed)
+    cases = [Case((5, 3)), Case((5, 3), {"padding": 1}), Case((7, 3), {"stride": 2}), Case((8, 3), {"stride": 2}),
+             Case((6, 3), {"padding": 1, "stride": 2}), Case((9, 3), {"dilation": 2}), Case((28, 5), {"padding": 2}),
+             Case((224, 11), {"padding": 2, "stride": 4}), Case((1, 1))]
+    if pairs:
+        cases += [Case(((6, 8), (3, 4))), Case(((6, 8), (3, 3)), {"padding": (0, 1), "stride": (3, 4)})]
+    for i in range(n_random):
+        (k_h, k_w), stride, padding, dilation, (H, W) = _random_conv_setting(g)
+        if pairs and i % 2:
+            cases.append(Case(((H, W), (k_h, k_w)), {"padding": padding, "stride": stride, "dilation": dilation}))
+        else:
+            cases.append(Case((H, k_h), {"padding": padding[0], "stride": stride[0], "dilation": dilation[0]}))
+    return check(fn, _ref_conv_output_size, cases, "conv_output_size")
+
+
+def _ref_pool2d(X, pool_size, stride=None, padding=0, mode="max"):
+    pool = {"max": F.max_pool2d, "avg": F.avg_pool2d}[mode]
+    flat = X.reshape(-1, *X.shape[-2:]).double()
+    Y = pool(flat, pool_size, stride if stride is not None else pool_size, padding)
+    return Y.reshape(*X.shape[:-2], *Y.shape[-2:])
+
+
+def check_pool2d(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
+    """Check ``fn(X, pool_size, stride=None, padding=0, mode="max")`` on X of shape (..., H, W)."""
+    g = torch.Generator().manual_seed(seed)
+    cases = [Case((_ramp(3, 3), (2, 2)), {"stride": 1}), Case((_ramp(3, 3), (2, 2)), {"stride": 1, "mode": "avg"}),
+             Case((_ramp(4, 4), 2)), Case((_ramp(4, 4), 2), {"mode": "avg"}),
+             Case((_ramp(1, 4, 4), 3), {"stride": 2, "padding": 1}),
+             Case((_ramp(1, 4, 4), 3), {"stride": 2, "padding": 1, "mode": "avg"}),
+             Case((_ramp(2, 5, 4), (2, 3)), {"stride": (2, 1), "padding": (0, 1), "mode": "avg"}),
+             Case((-_ramp(1, 3, 3) - 1, 2), {"stride": 1, "padding": 1})]
+    for i in range(n_random):
+        k = (_randint(g, 1, 4), _randint(g, 1, 4))
+        stride = (_randint(g, 1, 3), _randint(g, 1, 3))
+        padding = (_randint(g, 0, k[0] // 2), _randint(g, 0, k[1] // 2))
+        lead = [(), (_randint(g, 1, 3),), (_randint(g, 1, 2), _randint(g, 1, 3))][i % 3]
+        X = torch.randn(*lead, _randint(g, k[0], 8), _randint(g, k[1], 8), generator=g)
+        kwargs = {"padding": padding, "mode": ("max", "avg")[i % 2]}
+        if i % 4 != 3:
+            kwargs["stride"] = stride
+        cases.append(Case((X, k), kwargs))
+    return check(fn, _ref_pool2d, cases, "pool2d")
+
+
+def _ref_batch_norm(X, gamma, beta, moving_mean, moving_var, eps=1e-5, momentum=0.1, training=True):
+    running_mean, running_var = moving_mean.double().clone(), moving_var.double().clone()
+    Y = F.batch_norm(X.double(), running_mean, running_var, gamma.double(), beta.double(), training, momentum, eps)
+    return Y, running_mean, running_var
+
+
+def check_batch_norm(fn: Callable, n_random: int = 8, seed: int = 0) -> bool:
+    """Check ``fn(X, gamma, beta, moving_mean, moving_var, eps, momentum, training) -> (Y, new_mean, new_var)``.
+
+    PyTorch's conventions: normalise with the biased batch variance, update the running variance with the
+    unbiased one, running = (1 - momentum) * running + momentum * batch statistic.
+    """
+    g = torch.Generator().manual_seed(seed)
+
+    def params(C: int) -> tuple[torch.Tensor, ...]:
+        return (1 + 0.5 * torch.randn(C, generator=g), 0.5 * torch.randn(C, generator=g),
+                0.3 * torch.randn(C, generator=g), 0.5 + torch.rand(C, generator=g))
+
+    cases = [Case((torch.tensor([[1.0], [3.0]]), torch.ones(1), torch.zeros(1), torch.zeros(1), torch.ones(1))),
+             Case((_ramp(3, 2), torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0]), torch.zeros(2), torch.ones(2)),
+                  {"momentum": 0.5}),
+             Case((_ramp(3, 2), torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]),
+                   torch.tensor([4.0, 0.25])), {"training": False})]
+    for i in range(n_random):
+        C = _randint(g, 1, 4)
+        shape = (_randint(g, 2, 6), C) if i % 2 else (_randint(g, 2, 3), C, _randint(g, 1, 4), _randint(g, 1, 4))
+        X = 2 * torch.randn(shape, generator=g) + 1
+        kwargs = {"eps": (1e-5, 1e-3)[i % 2], "momentum": (0.1, 0.3, 0.9)[i % 3], "training": i % 4 != 2}
+        cases.append(Case((X, *params(C)), kwargs))
+    return check(fn, _ref_batch_norm, cases, "batch_norm", atol=1e-4, rtol=1e-4)
