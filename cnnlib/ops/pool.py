@@ -15,7 +15,7 @@ MODES = ("max", "avg")
 
 def _pair(value: int | tuple[int, int], name: str, minimum: int) -> tuple[int, int]:
     """``value`` as a (height, width) pair of ints, each at least ``minimum``."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
+    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
     if min(pair) < minimum:
