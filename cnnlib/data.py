@@ -150,3 +150,30 @@ def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle
         num_workers = min(4, os.cpu_count() or 1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       pin_memory=get_device(device).type == "cuda", persistent_workers=num_workers > 0)
+
+
+HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
+
+
+def hymenoptera_dir(download: bool = True) -> Path:
+    """The ants/bees transfer-learning set at ``data_dir()/hymenoptera_data`` (``train`` and ``val`` folders).
+
+    Downloads and unpacks the PyTorch tutorial's zip there when it is missing and the network allows;
+    otherwise raises ``FileNotFoundError`` saying how to lay the data out offline.
+    """
+    root = data_dir()
+    path = root / "hymenoptera_data"
+    if (path / "train").is_dir() and (path / "val").is_dir():
+        return path
+    error: BaseException | None = None
+    if download:
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        try:
+            download_and_extract_archive(HYMENOPTERA_URL, download_root=str(root), remove_finished=True)
+        except Exception as exc:  # no network, no permission, ...
+            error = exc
+    if (path / "train").is_dir() and (path / "val").is_dir():
+        return path
+    layout = f"  {path}/{{train,val}}/{{ants,bees}}/*.jpg  (the PyTorch tutorial's {HYMENOPTERA_URL})"
+    raise FileNotFoundError(_missing_data_message("The ants/bees data set", root, layout, error))
