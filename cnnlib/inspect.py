@@ -7,15 +7,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .train import _model_device
+
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
 
 
 def layer_shapes(model: nn.Module, input_shape: Sequence[int], print_it: bool = True

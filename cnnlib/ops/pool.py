@@ -10,17 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .conv import _pair
+
 MODES = ("max", "avg")
-
-
-def _pair(value: int | tuple[int, int], name: str, minimum: int) -> tuple[int, int]:
-    """``value`` as a (height, width) pair of ints, each at least ``minimum``."""
-    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
-    return pair
 
 
 def pool2d_output_size(size: tuple[int, int], pool_size: tuple[int, int], stride: tuple[int, int],
