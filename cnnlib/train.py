@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -78,7 +79,8 @@ def _autocast(device: torch.device, amp: str | None):
     if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError(f"{device_name(device)} has no bfloat16 support; use amp='fp16'")
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" and device.type == "cuda" else None
-    return (lambda: torch.autocast(device.type, dtype=dtypes[amp])), scaler
+    # No cache of cast weights: CUDA graphs must recast the updated weights on every replay.
+    return (lambda: torch.autocast(device.type, dtype=dtypes[amp], cache_enabled=False)), scaler
 
 
 def _check_batch(X: torch.Tensor, y: torch.Tensor) -> None:
@@ -139,11 +141,152 @@ def _in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
+class _TrainStep:
+    """One optimisation step on a batch; it adds the batch's summed loss and correct count to two
+    device tensors, so nothing is read back to the host."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, autocast, scaler,
+                 loss_sum: torch.Tensor, correct: torch.Tensor):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.autocast, self.scaler = autocast, scaler
+        self.loss_sum, self.correct = loss_sum, correct
+
+    def new_epoch(self) -> None:
+        pass
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        with self.autocast():
+            out = self.model(X)
+            loss = self.loss_fn(out, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.loss_sum.add_(loss.detach().float(), alpha=y.shape[0])
+        self.correct.add_((out.detach().argmax(dim=1) == y).sum())
+
+
+class _GraphedStep:
+    """A ``_TrainStep`` replayed as a CUDA graph: one launch instead of dozens of tiny kernel launches.
+
+    For a small network most of a step's time goes into launching its kernels from Python. A CUDA
+    graph records the whole step once (forward, backward, optimizer update, metric sums) and replays
+    it with one call. The first steps run normally (they warm up cuDNN and create optimizer state);
+    batches of another shape, such as the smaller last one, also run normally. The graph is recorded
+    again when the optimizer's settings change, because a scheduler's new learning rate is baked into it.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, step: _TrainStep):
+        self.step = step
+        self.side_stream = torch.cuda.Stream(step.loss_sum.device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.settings = _optimizer_settings(step.optimizer)
+        self.shape: torch.Size | None = None  # of a full batch, the one the graph is recorded for
+        self.eager_steps = 0
+        self.sync_checked = False
+        self.failed = False
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.shape = self.shape or X.shape
+        if self.graph is None and not self.failed and X.shape == self.shape:
+            if not self.sync_checked and self.eager_steps >= self.WARMUP_STEPS - 1:
+                self._last_warmup_step(X, y)
+                return
+            if self.sync_checked:
+                self._capture(X, y)
+        if self.graph is not None and X.shape == self.X.shape and y.shape == self.y.shape:
+            self.X.copy_(X)
+            self.y.copy_(y)
+            self.graph.replay()
+        else:
+            self._eager(X, y)
+
+    def new_epoch(self) -> None:
+        """Drop the graph if the optimizer's settings (learning rate, momentum...) changed since it was recorded."""
+        settings = _optimizer_settings(self.step.optimizer)
+        if settings != self.settings:
+            self.graph, self.settings = None, settings
+
+    def _eager(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        # On a side stream, as PyTorch's CUDA graph notes ask for warm-up steps, so that state created
+        # lazily per stream exists before the capture.
+        current = torch.cuda.current_stream(X.device)
+        self.side_stream.wait_stream(current)
+        with torch.cuda.stream(self.side_stream):
+            self.step(X, y)
+        current.wait_stream(self.side_stream)
+        self.eager_steps += 1
+
+    def _last_warmup_step(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        """A warm-up step watched by PyTorch's sync detector: a step that waits for the device
+        (``.item()``, ``.cpu()``, ``print(tensor)``...) cannot be recorded, so it keeps running eagerly."""
+        mode = torch.cuda.get_sync_debug_mode()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                self._eager(X, y)
+            finally:
+                torch.cuda.set_sync_debug_mode(mode)
+        self.sync_checked = True
+        syncs = [w for w in caught if "synchronizing CUDA operation" in str(w.message)]
+        for w in caught:  # pass on the step's own warnings, not the detector's note that it is a prototype
+            if w not in syncs and "Synchronization debug mode" not in str(w.message):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if syncs:
+            self._give_up("it waits for the device, for example with .item()")
+
+    def _capture(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.X, self.y = X.clone(), y.clone()
+        self.step.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated inside the graph
+        graph = torch.cuda.CUDAGraph()
+        stream = torch.cuda.current_stream(X.device)
+        try:
+            with torch.cuda.graph(graph):
+                self.step(self.X, self.y)
+        except RuntimeError as error:
+            # A failed capture can leave its stream current and the random generator in capture mode.
+            torch.cuda.set_stream(stream)
+            generator = torch.cuda.default_generators[X.device.index]
+            generator.graphsafe_set_state(generator.clone_state())
+            self._give_up(str(error).splitlines()[0])
+            return
+        self.graph = graph
+
+    def _give_up(self, reason: str) -> None:
+        self.failed = True
+        warnings.warn(f"fit: this training step cannot be recorded as a CUDA graph ({reason}), so it runs "
+                      "without one. Pass cuda_graph=False to skip the attempt.", stacklevel=5)
+
+
+def _optimizer_settings(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """The optimizer's numeric hyperparameters per parameter group (a CUDA graph bakes them in)."""
+    return [{k: v for k, v in group.items() if isinstance(v, (int, float, bool, tuple))} for group in optimizer.param_groups]
+
+
+def _graph_safe(device: torch.device, optimizer: torch.optim.Optimizer, scaler) -> bool:
+    """Whether a training step can be recorded as a CUDA graph: on CUDA, with no gradient scaler (it reads
+    values back to the host), and with an optimizer that keeps its state on the device (plain SGD, or one
+    made with ``capturable=True``) and plain-number hyperparameters."""
+    if device.type != "cuda" or scaler is not None:
+        return False
+    groups = optimizer.param_groups
+    if any(isinstance(v, torch.Tensor) for group in groups for k, v in group.items() if k != "params"):
+        return False
+    return type(optimizer) is torch.optim.SGD or all(group.get("capturable", False) for group in groups)
+
+
 def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: int = 10, lr: float = 0.1,
         optimizer: torch.optim.Optimizer | None = None, loss_fn: Callable | None = None,
         device: torch.device | str | None = None, init: str | Callable | None = None,
         amp: str | None = None, scheduler=None, live_plot: bool | None = None, progress: bool = True,
-        updates_per_epoch: int = 4) -> History:
+        updates_per_epoch: int = 4, cuda_graph: bool | None = None) -> History:
     """Train a classifier and return its ``History``.
 
     - ``optimizer`` defaults to SGD with learning rate ``lr``; ``loss_fn`` to cross-entropy.
@@ -151,6 +294,9 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     - ``amp`` turns on mixed precision: ``"bf16"`` (Ampere and newer GPUs) or ``"fp16"`` (with a
       gradient scaler, for older GPUs such as the T4). Off by default: for small models it is slower.
     - ``scheduler`` (a torch LR scheduler) is stepped once per epoch.
+    - ``cuda_graph`` replays each training step as a CUDA graph, which removes the cost of launching
+      many small kernels from Python. By default it is on where it is safe: on CUDA, without fp16's
+      gradient scaler, with plain SGD or an optimizer made with ``capturable=True``.
     - A progress bar and, in notebooks, a live plot show progress; Ctrl-C (or the stop button)
       ends training early and returns the history so far. A loss that becomes NaN or infinite stops
       training with ``FloatingPointError``.
@@ -173,35 +319,34 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     steps = len(train) if hasattr(train, "__len__") else None
     update_every = max(1, steps // updates_per_epoch) if steps else 50
 
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    step = _TrainStep(model, loss_fn, optimizer, autocast, scaler, loss_sum, correct)
+    graph_safe = _graph_safe(device, optimizer, scaler)
+    if cuda_graph and not graph_safe:
+        raise ValueError("cuda_graph=True needs a CUDA device, no fp16 gradient scaler, and plain SGD or an "
+                         "optimizer made with capturable=True")
+    if graph_safe and cuda_graph is not False:
+        step = _GraphedStep(step)
+
     try:
         for epoch in range(epochs):
             model.train()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
+            step.new_epoch()
+            loss_sum.zero_()
+            correct.zero_()
             count = 0
             start = time.perf_counter()
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
-            for step, (X, y) in enumerate(train, 1):
+            for i, (X, y) in enumerate(train, 1):
                 X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 _check_batch(X, y)
-                with autocast():
-                    out = model(X)
-                    loss = loss_fn(out, y)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                loss_sum += loss.detach().float() * y.shape[0]
-                correct += (out.detach().argmax(dim=1) == y).sum()
+                step(X, y)
                 count += y.shape[0]
                 bar.update()
-                if step % update_every == 0:  # the only host syncs inside an epoch
+                if i % update_every == 0:  # the only host syncs inside an epoch
                     running = loss_sum.item() / count
-                    _stop_if_not_finite(running, epoch, step)
+                    _stop_if_not_finite(running, epoch, i)
                     bar.set_postfix(loss=f"{running:.3f}", acc=f"{correct.item() / count:.3f}")
             bar.close()
             if count == 0:

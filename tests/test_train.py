@@ -139,3 +139,34 @@ def test_fit_reads_the_device_only_a_few_times_per_epoch(tiny_model, tiny_batche
     steps = len(tiny_batches)
     cnnlib.fit(tiny_model, tiny_batches, epochs=1, lr=0.1, device="cpu", progress=True, updates_per_epoch=2)
     assert steps == 6 and calls["n"] <= 2 * 2 + 2  # two per progress update, two at the end of the epoch
+
+
+def test_cuda_graphs_are_refused_where_they_cannot_work(tiny_model, tiny_batches):
+    """CUDA graphs need a CUDA device; on the CPU the default is the plain loop (gpu_tests/ checks CUDA)."""
+    with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
+        cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", progress=False, cuda_graph=True)
+    history = cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", progress=False, cuda_graph=None)
+    assert len(history) == 1
+
+
+def test_graph_safety_depends_on_the_optimizer_and_scaler(tiny_model):
+    from cnnlib.train import _graph_safe
+
+    cuda = torch.device("cuda")
+    params = list(tiny_model.parameters())
+    assert _graph_safe(cuda, torch.optim.SGD(params, lr=0.1, momentum=0.9), scaler=None)
+    assert not _graph_safe(torch.device("cpu"), torch.optim.SGD(params, lr=0.1), scaler=None)
+    assert not _graph_safe(cuda, torch.optim.SGD(params, lr=0.1), scaler=object())
+    assert not _graph_safe(cuda, torch.optim.Adam(params), scaler=None)
+    assert _graph_safe(cuda, torch.optim.Adam(params, capturable=True), scaler=None)
+    assert not _graph_safe(cuda, torch.optim.SGD(params, lr=torch.tensor(0.1)), scaler=None)
+
+
+def test_optimizer_settings_see_a_new_learning_rate(tiny_model):
+    from cnnlib.train import _optimizer_settings
+
+    optimizer = torch.optim.SGD(tiny_model.parameters(), lr=0.1, momentum=0.9)
+    before = _optimizer_settings(optimizer)
+    optimizer.param_groups[0]["lr"] = 0.05  # what a scheduler does
+    after = _optimizer_settings(optimizer)
+    assert before != after and after[0]["lr"] == pytest.approx(0.05) and after[0]["momentum"] == 0.9
