@@ -81,6 +81,14 @@ def assert_same_training(eager, graphed, rtol=1e-3, atol=1e-4):
     assert h2.val_acc == pytest.approx(h1.val_acc)
 
 
+def test_a_plain_fit_shows_the_learner_no_warnings():
+    """Runs first: PyTorch warns once per process when its sync detector is first switched on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cnnlib.fit(small_cnn(), batches(), epochs=2, lr=0.1, device=DEVICE, progress=False)
+    assert [str(w.message) for w in caught] == []
+
+
 def test_graphs_are_the_default_on_cuda_and_train_exactly_like_eager_steps(replays):
     eager, graphed = train_both(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-4))
     assert_same_training(eager, graphed)
