@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "Case", "check", "check_batch_norm", "check_conv2d", "check_conv_output_size", "check_corr2d",
-    "check_corr2d_multi_in", "check_corr2d_multi_in_out", "check_pool2d",
+    "check_corr2d_multi_in", "check_corr2d_multi_in_out", "check_pool2d", "check_receptive_field",
 ]
 
 
@@ -351,3 +351,31 @@ def check_batch_norm(fn: Callable, n_random: int = 8, seed: int = 0) -> bool:
         kwargs = {"eps": (1e-5, 1e-3)[i % 2], "momentum": (0.1, 0.3, 0.9)[i % 3], "training": i % 4 != 2}
         cases.append(Case((X, *params(C)), kwargs))
     return check(fn, _ref_batch_norm, cases, "batch_norm", atol=1e-4, rtol=1e-4)
+
+
+def _ref_receptive_field(layers: list[tuple[int, int, int]]) -> int:
+    """Measured on a stack of real convolutions, so the reference does not rely on the formula."""
+    from torch import nn
+
+    from .inspect import receptive_field
+
+    bound, jumps = 1, 1
+    for kernel, stride, dilation in layers:
+        jumps *= stride
+    for kernel, stride, dilation in layers:
+        bound += (kernel - 1) * dilation * jumps
+    # One-pixel-wide kernels on a 3-pixel-wide image keep this cheap even for large fields.
+    stack = nn.Sequential(*(nn.Conv2d(1, 1, (k, 1), (s, 1), dilation=(d, 1)) for k, s, d in layers))
+    return receptive_field(stack, (1, 2 * bound + 9, 3))[0]
+
+
+def check_receptive_field(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
+    """Check ``fn(layers)``: the receptive field size of a stack of (kernel, stride, dilation) layers."""
+    g = torch.Generator().manual_seed(seed)
+    lenet = [(5, 1, 1), (2, 2, 1), (5, 1, 1), (2, 2, 1)]
+    alexnet = [(11, 4, 1), (3, 2, 1), (5, 1, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1), (3, 1, 1), (3, 2, 1)]
+    cases = [([],), ([(3, 1, 1)],), ([(3, 1, 1), (3, 1, 1)],), ([(2, 2, 1), (3, 1, 1)],), ([(3, 1, 2)],),
+             ([(3, 1, 1), (3, 1, 2), (3, 1, 4)],), (lenet,), (alexnet,)]
+    for _ in range(n_random):
+        cases.append(([(_randint(g, 1, 5), _randint(g, 1, 3), _randint(g, 1, 3)) for _ in range(_randint(g, 1, 4))],))
+    return check(fn, _ref_receptive_field, cases, "receptive_field_size")

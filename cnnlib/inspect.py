@@ -1,7 +1,9 @@
-"""Looking inside a model: the layer-by-layer shape trace, a torchinfo summary, parameter counts."""
+"""Looking inside a model: the layer-by-layer shape trace, a torchinfo summary, parameter counts and
+receptive fields."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -70,3 +72,85 @@ def summary(model: nn.Module, input_size: Sequence[int], **kwargs):
                    device=_model_device(model), row_settings=("var_names",))
     options.update(kwargs)
     return torchinfo_summary(model, input_size=tuple(input_size), **options)
+
+
+class _Stop(Exception):
+    """Raised by a forward hook once the feature map we want has been computed."""
+
+
+def receptive_field(model: nn.Module, input_shape: Sequence[int], layer: str | None = None) -> tuple[int, int]:
+    """Height and width, in input pixels, of the region one unit at the centre of a feature map can see.
+
+    The feature map is the output of the submodule ``layer`` (e.g. ``"features"``, ``"layer4"``) or of the
+    whole model. It is measured, so branches and skip connections are handled: in a copy of the model every
+    weight is positive and max pooling averages instead, so no path can cancel or drop a gradient, and the
+    input pixels with a nonzero gradient of the centre unit are exactly its receptive field.
+    """
+    shape = tuple(input_shape)
+    if len(shape) == 3:
+        shape = (1, *shape)
+    if len(shape) != 4:
+        raise ValueError(f"input_shape must be (C, H, W) or (N, C, H, W), got {tuple(input_shape)}")
+    probe = _every_path_counts(model)
+    x = torch.ones(shape[1:], dtype=torch.float64).unsqueeze(0).requires_grad_()
+    fmap = _output_of(probe, layer, x)
+    where = f"layer {layer!r}" if layer else "the model"
+    if fmap.ndim != 4:
+        raise ValueError(f"the output of {where} has shape {tuple(fmap.shape)}, not a feature map (N, C, H, W); "
+                         "name a convolutional part with layer=...")
+    h, w = fmap.shape[-2:]
+    fmap[0, :, h // 2, w // 2].sum().backward()
+    seen = x.grad[0].abs().sum(dim=0) > 0
+    rows, cols = seen.any(dim=1).nonzero().flatten(), seen.any(dim=0).nonzero().flatten()
+    height, width = shape[-2:]
+    if rows[0] == 0 or cols[0] == 0 or rows[-1] == height - 1 or cols[-1] == width - 1:
+        raise ValueError(
+            f"the receptive field of {where} reaches the border of the {height}x{width} input, so it was cut "
+            "off: measure again with a larger input_shape. (If it always covers the whole input, a global "
+            "pooling or a fully connected layer lies on the way, and each unit sees the entire image.)")
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def _every_path_counts(model: nn.Module) -> nn.Module:
+    """A float64 copy in eval mode where every path from input to output carries a positive gradient."""
+    probe = copy.deepcopy(model).cpu().double().eval()
+    for name, module in list(probe.named_modules()):
+        if isinstance(module, nn.MaxPool2d):
+            avg = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
+            parent, _, child = name.rpartition(".")
+            setattr(probe.get_submodule(parent) if parent else probe, child, avg)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_parameters()  # an identity in eval mode
+        elif isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
+            with torch.no_grad():
+                module.weight.fill_(1.0 / module.weight[0].numel())  # averages: values stay near 1
+                if module.bias is not None:
+                    module.bias.zero_()
+    return probe
+
+
+def _output_of(model: nn.Module, layer: str | None, x: torch.Tensor) -> torch.Tensor:
+    if layer is None:
+        out = model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
+    try:
+        target = model.get_submodule(layer)
+    except AttributeError:
+        names = [name for name, _ in model.named_children()]
+        raise ValueError(f"the model has no layer {layer!r}; its top-level layers are {names}") from None
+    captured = []
+
+    def stop(module, args, output):
+        captured.append(output[0] if isinstance(output, (tuple, list)) else output)
+        raise _Stop
+
+    handle = target.register_forward_hook(stop)
+    try:
+        model(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise ValueError(f"layer {layer!r} was not used in the forward pass")
+    return captured[0]

@@ -242,3 +242,19 @@ def test_check_batch_norm_catches(mistake):
 def test_check_batch_norm_catches_missing_outputs():
     message = fails(checks.check_batch_norm, lambda *args, **kwargs: batch_norm(*args, **kwargs)[0])
     assert "should be a tuple of length 3" in message
+
+
+def _rf_recurrence(layers, use_dilation=True, use_jump=True):
+    size, jump = 1, 1
+    for kernel, stride, dilation in layers:
+        size += (kernel - 1) * (dilation if use_dilation else 1) * (jump if use_jump else 1)
+        jump *= stride
+    return size
+
+
+def test_check_receptive_field_passes_the_recurrence_and_catches_common_mistakes():
+    assert checks.check_receptive_field(_rf_recurrence)
+    with pytest.raises(AssertionError, match=r"layers = \[\(3, 1, 2\)\]"):  # forgot the dilation
+        checks.check_receptive_field(lambda layers: _rf_recurrence(layers, use_dilation=False))
+    with pytest.raises(AssertionError, match=r"layers = \[\(2, 2, 1\), \(3, 1, 1\)\]\nExpected:\n  6"):  # forgot that strides multiply
+        checks.check_receptive_field(lambda layers: _rf_recurrence(layers, use_jump=False))

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torchvision
 from torch import nn
 
 import cnnlib
@@ -41,3 +42,60 @@ def test_summary_counts_parameters_and_mult_adds():
     conv1_macs = 6 * 28 * 28 * 25 + 6 * 28 * 28  # weights and biases, as torchinfo counts them
     assert stats.total_mult_adds > conv1_macs
     assert "Conv2d" in str(stats)
+
+
+def _recurrence(layers):
+    """Receptive field of a plain stack of (kernel, stride, dilation) layers: r += (k-1)*d*jump; jump *= s."""
+    size, jump = 1, 1
+    for kernel, stride, dilation in layers:
+        size += (kernel - 1) * dilation * jump
+        jump *= stride
+    return size
+
+
+def test_receptive_field_of_lenet_features():
+    lenet = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+                          nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2))
+    assert cnnlib.inspect.receptive_field(lenet, (1, 28, 28)) == (16, 16)
+
+
+def test_receptive_field_matches_the_recurrence_on_random_stacks():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        layers, modules = [], []
+        for _ in range(int(torch.randint(1, 5, (1,), generator=g))):
+            kernel, stride, dilation = (int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((1, 6), (1, 3), (1, 3)))
+            layers.append((kernel, stride, dilation))
+            if torch.rand(1, generator=g) < 0.3:
+                modules.append(nn.MaxPool2d(kernel, stride, dilation=1) if dilation == 1 else
+                               nn.Conv2d(2, 2, kernel, stride, dilation=dilation))
+            else:
+                modules += [nn.Conv2d(2, 2, kernel, stride, dilation=dilation), nn.ReLU()]
+        size = _recurrence(layers)
+        measured = cnnlib.inspect.receptive_field(nn.Sequential(*modules), (2, 3 * size + 8, 3 * size + 8))
+        assert measured == (size, size), layers
+
+
+def test_receptive_field_of_torchvision_models_with_branches_and_skips():
+    # Published values: AlexNet's last pooling layer sees 195 pixels; ResNet-18's second stage 99.
+    assert cnnlib.inspect.receptive_field(torchvision.models.alexnet(), (3, 320, 320), layer="features") == (195, 195)
+    resnet = torchvision.models.resnet18()
+    before = {k: v.clone() for k, v in resnet.state_dict().items()}
+    assert cnnlib.inspect.receptive_field(resnet, (3, 160, 160), layer="layer2") == (99, 99)
+    assert all(torch.equal(before[k], v) for k, v in resnet.state_dict().items())  # the model is untouched
+    assert isinstance(resnet.maxpool, nn.MaxPool2d)
+
+
+def test_receptive_field_errors_are_clear():
+    convs = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3))
+    with pytest.raises(ValueError, match="reaches the border of the 5x5 input"):
+        cnnlib.inspect.receptive_field(convs, (1, 5, 5))
+    with pytest.raises(ValueError, match="not a feature map"):
+        cnnlib.inspect.receptive_field(nn.Sequential(convs, nn.Flatten()), (1, 9, 9))
+    with pytest.raises(ValueError, match="no layer 'head'"):
+        cnnlib.inspect.receptive_field(convs, (1, 9, 9), layer="head")
+    with pytest.raises(ValueError, match="input_shape"):
+        cnnlib.inspect.receptive_field(convs, (9, 9))
+    global_gate = nn.Sequential(convs, nn.AdaptiveAvgPool2d(1), nn.Conv2d(2, 2, 1))
+    with pytest.raises(ValueError, match="whole input"):
+        cnnlib.inspect.receptive_field(global_gate, (1, 64, 64))
