@@ -92,7 +92,9 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int], layer: str | N
     if len(shape) != 4:
         raise ValueError(f"input_shape must be (C, H, W) or (N, C, H, W), got {tuple(input_shape)}")
     probe = _every_path_counts(model)
-    x = torch.ones(shape[1:], dtype=torch.float64).unsqueeze(0).requires_grad_()
+    # A tiny input keeps every activation far below where ReLU6 and friends saturate, even after the
+    # values have doubled at each of many residual additions.
+    x = torch.full(shape[1:], 1e-6, dtype=torch.float64).unsqueeze(0).requires_grad_()
     fmap = _output_of(probe, layer, x)
     where = f"layer {layer!r}" if layer else "the model"
     if fmap.ndim != 4:
@@ -101,6 +103,8 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int], layer: str | N
     h, w = fmap.shape[-2:]
     fmap[0, :, h // 2, w // 2].sum().backward()
     seen = x.grad[0].abs().sum(dim=0) > 0
+    if not seen.any():
+        raise ValueError(f"no input pixel reaches the centre unit of {where}: its gradient is zero everywhere")
     rows, cols = seen.any(dim=1).nonzero().flatten(), seen.any(dim=0).nonzero().flatten()
     height, width = shape[-2:]
     if rows[0] == 0 or cols[0] == 0 or rows[-1] == height - 1 or cols[-1] == width - 1:

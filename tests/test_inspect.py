@@ -99,3 +99,18 @@ def test_receptive_field_errors_are_clear():
     global_gate = nn.Sequential(convs, nn.AdaptiveAvgPool2d(1), nn.Conv2d(2, 2, 1))
     with pytest.raises(ValueError, match="whole input"):
         cnnlib.inspect.receptive_field(global_gate, (1, 64, 64))
+
+
+def test_receptive_field_is_not_hidden_by_saturating_activations():
+    """EfficientNet-Lite's ReLU6 saturates once residual sums grow; a tiny probe input keeps every path open."""
+    from dataclasses import replace
+
+    from cnnlib.models.efficientnet import LITE0_STAGES, EfficientNetLite
+
+    thin = EfficientNetLite(tuple(replace(s, in_channels=4, out_channels=4) for s in LITE0_STAGES),
+                            stem_channels=4, head_channels=4)
+    # stem 3x3/2, then per stage (kernel, stride, blocks): (3,1,1) (3,2,2) (5,2,2) (3,2,3) (5,1,3)
+    layers = [(3, 2, 1), (3, 1, 1), (3, 2, 1), (3, 1, 1), (5, 2, 1), (5, 1, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1)]
+    assert cnnlib.inspect.receptive_field(thin, (3, 224, 224), layer="stages.3") == (_recurrence(layers),) * 2 == (147, 147)
+    layers += [(5, 1, 1)] * 3
+    assert cnnlib.inspect.receptive_field(thin, (3, 448, 448), layer="stages.4") == (_recurrence(layers),) * 2 == (339, 339)
