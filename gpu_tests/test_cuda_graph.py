@@ -200,17 +200,9 @@ def test_a_failed_recording_warns_and_training_goes_on_without_graphs(replays):
     assert replays["replay"] > 0 and len(again) == 2
 
 
-def test_graphed_fit_reads_the_device_only_a_few_times_per_epoch(monkeypatch):
-    calls = {"n": 0}
-    original = torch.Tensor.item
-
-    def counting_item(self):
-        calls["n"] += 1
-        return original(self)
-
-    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+def test_graphed_fit_reads_the_device_only_a_few_times_per_epoch(item_calls):
     cnnlib.fit(small_cnn(), batches(n=400), epochs=1, lr=0.1, device=DEVICE, progress=True, updates_per_epoch=2)
-    assert calls["n"] <= 2 * 2 + 2
+    assert item_calls["n"] <= 2 * 2 + 2
 
 
 def test_real_fashion_mnist_lenet_trains_the_same_in_graphs(replays):

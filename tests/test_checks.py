@@ -256,5 +256,6 @@ def test_check_receptive_field_passes_the_recurrence_and_catches_common_mistakes
     assert checks.check_receptive_field(_rf_recurrence)
     with pytest.raises(AssertionError, match=r"layers = \[\(3, 1, 2\)\]"):  # forgot the dilation
         checks.check_receptive_field(lambda layers: _rf_recurrence(layers, use_dilation=False))
-    with pytest.raises(AssertionError, match=r"layers = \[\(2, 2, 1\), \(3, 1, 1\)\]\nExpected:\n  6"):  # forgot that strides multiply
+    # forgot that strides multiply the jump
+    with pytest.raises(AssertionError, match=r"layers = \[\(2, 2, 1\), \(3, 1, 1\)\]\nExpected:\n  6"):
         checks.check_receptive_field(lambda layers: _rf_recurrence(layers, use_jump=False))

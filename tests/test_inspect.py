@@ -64,7 +64,8 @@ def test_receptive_field_matches_the_recurrence_on_random_stacks():
     for _ in range(12):
         layers, modules = [], []
         for _ in range(int(torch.randint(1, 5, (1,), generator=g))):
-            kernel, stride, dilation = (int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((1, 6), (1, 3), (1, 3)))
+            kernel, stride, dilation = (int(torch.randint(lo, hi, (1,), generator=g))
+                                        for lo, hi in ((1, 6), (1, 3), (1, 3)))
             layers.append((kernel, stride, dilation))
             if torch.rand(1, generator=g) < 0.3:
                 modules.append(nn.MaxPool2d(kernel, stride, dilation=1) if dilation == 1 else
@@ -111,6 +112,8 @@ def test_receptive_field_is_not_hidden_by_saturating_activations():
                             stem_channels=4, head_channels=4)
     # stem 3x3/2, then per stage (kernel, stride, blocks): (3,1,1) (3,2,2) (5,2,2) (3,2,3) (5,1,3)
     layers = [(3, 2, 1), (3, 1, 1), (3, 2, 1), (3, 1, 1), (5, 2, 1), (5, 1, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1)]
-    assert cnnlib.inspect.receptive_field(thin, (3, 224, 224), layer="stages.3") == (_recurrence(layers),) * 2 == (147, 147)
+    field = cnnlib.inspect.receptive_field(thin, (3, 224, 224), layer="stages.3")
+    assert field == (_recurrence(layers),) * 2 == (147, 147)
     layers += [(5, 1, 1)] * 3
-    assert cnnlib.inspect.receptive_field(thin, (3, 448, 448), layer="stages.4") == (_recurrence(layers),) * 2 == (339, 339)
+    field = cnnlib.inspect.receptive_field(thin, (3, 448, 448), layer="stages.4")
+    assert field == (_recurrence(layers),) * 2 == (339, 339)

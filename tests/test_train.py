@@ -126,19 +126,11 @@ def test_empty_training_data_is_an_error(tiny_model):
         cnnlib.fit(tiny_model, [], epochs=1, device="cpu", progress=False)
 
 
-def test_fit_reads_the_device_only_a_few_times_per_epoch(tiny_model, tiny_batches, monkeypatch):
+def test_fit_reads_the_device_only_a_few_times_per_epoch(tiny_model, tiny_batches, item_calls):
     """The loop must not sync with the host every step: count Tensor.item calls."""
-    calls = {"n": 0}
-    original = torch.Tensor.item
-
-    def counting_item(self):
-        calls["n"] += 1
-        return original(self)
-
-    monkeypatch.setattr(torch.Tensor, "item", counting_item)
     steps = len(tiny_batches)
     cnnlib.fit(tiny_model, tiny_batches, epochs=1, lr=0.1, device="cpu", progress=True, updates_per_epoch=2)
-    assert steps == 6 and calls["n"] <= 2 * 2 + 2  # two per progress update, two at the end of the epoch
+    assert steps == 6 and item_calls["n"] <= 2 * 2 + 2  # two per progress update, two at the end of the epoch
 
 
 def test_cuda_graphs_are_refused_where_they_cannot_work(tiny_model, tiny_batches):
