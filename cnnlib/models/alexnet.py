@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ._config import resolve_config
+
 
 @dataclass(frozen=True)
 class AlexNetConfig:
@@ -112,10 +114,5 @@ class AlexNet(nn.Module):
 def alexnet(in_channels: int = 3, num_classes: int = 1000, config: AlexNetConfig | str = "torchvision",
             dropout: float = 0.5) -> AlexNet:
     """AlexNet; ``config`` is ``"torchvision"``, ``"paper"``, ``"fashion"`` or an ``AlexNetConfig``."""
-    if isinstance(config, str):
-        if config not in CONFIGS:
-            raise ValueError(f"unknown AlexNet configuration {config!r}; choose one of {sorted(CONFIGS)}")
-        config = CONFIGS[config]
-    elif not isinstance(config, AlexNetConfig):
-        raise TypeError(f"config must be a name or an AlexNetConfig, got {type(config).__name__}")
+    config = resolve_config(config, CONFIGS, AlexNetConfig, "AlexNet configuration")
     return AlexNet(config, in_channels, num_classes, dropout)

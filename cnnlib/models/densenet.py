@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ._config import resolve_config
+
 
 class DenseLayer(nn.Module):
     """BN-ReLU-conv3x3 making ``growth_rate`` new channels; with ``bottleneck_width`` (DenseNet-B),
@@ -130,15 +132,7 @@ class DenseNet(nn.Module):
 
 def densenet(config_or_name: DenseNetConfig | str, in_channels: int = 3, num_classes: int = 1000) -> DenseNet:
     """A DenseNet from a ``DenseNetConfig`` or a name in ``CONFIGS`` (e.g. ``"densenet121"``)."""
-    if isinstance(config_or_name, str):
-        if config_or_name not in CONFIGS:
-            raise ValueError(f"unknown DenseNet {config_or_name!r}; named configurations: {sorted(CONFIGS)}")
-        config = CONFIGS[config_or_name]
-    elif isinstance(config_or_name, DenseNetConfig):
-        config = config_or_name
-    else:
-        raise TypeError(f"expected a DenseNetConfig or a name, got {type(config_or_name).__name__}")
-    return DenseNet(config, in_channels, num_classes)
+    return DenseNet(resolve_config(config_or_name, CONFIGS, DenseNetConfig, "DenseNet"), in_channels, num_classes)
 
 
 def densenet121(in_channels: int = 3, num_classes: int = 1000) -> DenseNet:

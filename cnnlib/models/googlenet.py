@@ -18,6 +18,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ._config import resolve_config
+
 
 @dataclass(frozen=True)
 class GoogLeNetVariant:
@@ -162,10 +164,5 @@ class GoogLeNet(nn.Module):
 def googlenet(in_channels: int = 3, num_classes: int = 1000, aux_logits: bool = False,
               variant: str | GoogLeNetVariant = "torchvision") -> GoogLeNet:
     """GoogLeNet; ``variant`` is ``"torchvision"``, ``"paper"``, ``"fashion-mnist"`` or a ``GoogLeNetVariant``."""
-    if isinstance(variant, str):
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown GoogLeNet variant {variant!r}; choose one of {sorted(VARIANTS)}")
-        variant = VARIANTS[variant]
-    elif not isinstance(variant, GoogLeNetVariant):
-        raise TypeError(f"variant must be a name or a GoogLeNetVariant, got {type(variant).__name__}")
+    variant = resolve_config(variant, VARIANTS, GoogLeNetVariant, "GoogLeNet variant")
     return GoogLeNet(variant, in_channels, num_classes, aux_logits)

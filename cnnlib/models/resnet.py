@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from ._config import resolve_config
+
 
 def _norm(channels: int, batch_norm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
@@ -165,15 +167,7 @@ class ResNet(nn.Module):
 
 def resnet(config_or_name: ResNetConfig | str, in_channels: int = 3, num_classes: int = 1000) -> ResNet:
     """A ResNet from a ``ResNetConfig`` or a name in ``CONFIGS`` (e.g. ``"resnet18"``)."""
-    if isinstance(config_or_name, str):
-        if config_or_name not in CONFIGS:
-            raise ValueError(f"unknown ResNet {config_or_name!r}; named configurations: {sorted(CONFIGS)}")
-        config = CONFIGS[config_or_name]
-    elif isinstance(config_or_name, ResNetConfig):
-        config = config_or_name
-    else:
-        raise TypeError(f"expected a ResNetConfig or a name, got {type(config_or_name).__name__}")
-    return ResNet(config, in_channels, num_classes)
+    return ResNet(resolve_config(config_or_name, CONFIGS, ResNetConfig, "ResNet"), in_channels, num_classes)
 
 
 def resnet18(in_channels: int = 3, num_classes: int = 1000, **changes) -> ResNet:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._config import resolve_config
+
 CONFIGS: dict[str, tuple[tuple[int, int], ...]] = {
     "vgg11": ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)),
     "vgg13": ((2, 64), (2, 128), (2, 256), (2, 512), (2, 512)),
@@ -74,9 +76,7 @@ class VGG(nn.Module):
 
 def _check_config(config: object) -> tuple[tuple[int, int], ...]:
     if isinstance(config, str):
-        if config not in CONFIGS:
-            raise ValueError(f"unknown VGG {config!r}; named configurations: {sorted(CONFIGS)}")
-        return CONFIGS[config]
+        return resolve_config(config, CONFIGS, None, "VGG")
     if not isinstance(config, Sequence) or not config:
         raise TypeError(f"config must be a name or a non-empty list of (num_convs, out_channels), got {config!r}")
     for block in config:
