@@ -132,6 +132,13 @@ def fashion_mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = 
     return splits[0], splits[1]
 
 
+def _require_image_folder(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no image folder at {path}: expected one sub-folder per class with images inside")
+    return path
+
+
 def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle: bool = False,
                  num_workers: int | None = None, device: torch.device | str | None = None) -> DataLoader:
     """A ``DataLoader`` over a ``torchvision.datasets.ImageFolder`` (one sub-folder per class).
@@ -142,10 +149,7 @@ def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle
 
     from .device import get_device
 
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"no image folder at {path}: expected one sub-folder per class with images inside")
-    dataset = ImageFolder(str(path), transform=transform)
+    dataset = ImageFolder(str(_require_image_folder(path)), transform=transform)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,

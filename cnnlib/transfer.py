@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import TensorBatches
+from .data import TensorBatches, _require_image_folder
 
 
 @dataclass
@@ -43,9 +43,7 @@ def audit_image_folder(path: str | Path) -> ImageFolderAudit:
     from PIL import Image
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no image folder at {root}: expected one sub-folder per class with images inside")
+    root = _require_image_folder(path)
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
         raise FileNotFoundError(f"{root} has no class sub-folders")
@@ -81,9 +79,7 @@ def image_folder_tensors(path: str | Path, size: int = 256, batch_size: int = 32
 
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"no image folder at {path}: expected one sub-folder per class with images inside")
+    path = _require_image_folder(path)
     to_tensor = v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
     dataset = ImageFolder(str(path), transform=to_tensor)
     if len(dataset) == 0:
