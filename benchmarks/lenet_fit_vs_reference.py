@@ -46,6 +46,12 @@ def resnet18_fashion() -> nn.Module:
 MODELS = {"lenet": (lenet, None, 0.9), "resnet18": (resnet18_fashion, 96, 0.05)}
 
 
+def _after_warmup(rates: list[float]) -> float:
+    """Mean examples/s over the epochs after the first (which includes warm-up), or the first if alone."""
+    rates = rates[1:] or rates
+    return sum(rates) / len(rates)
+
+
 def reference_loop(model: nn.Module, epochs: int, device: torch.device, resize: int | None, lr: float) -> float:
     """Textbook loop; returns examples/s over the epochs after the first."""
     tf = [transforms.Resize(resize)] if resize else []
@@ -73,7 +79,7 @@ def reference_loop(model: nn.Module, epochs: int, device: torch.device, resize: 
         rates.append(seen / (time.perf_counter() - start))
         print(f"  reference epoch {epoch + 1}: loss {total_loss / seen:.3f}, acc {correct / seen:.3f}, "
               f"{rates[-1]:,.0f} ex/s", flush=True)
-    return sum(rates[1:]) / len(rates[1:]) if len(rates) > 1 else rates[0]
+    return _after_warmup(rates)
 
 
 FIT_VARIANTS = {"default": {}, "no-graph": {"cuda_graph": False}, "bf16": {"amp": "bf16"}, "fp16": {"amp": "fp16"}}
@@ -84,8 +90,7 @@ def cnnlib_fit(model: nn.Module, epochs: int, device: torch.device, resize: int 
     train, _ = cnnlib.fashion_mnist(batch_size=256, resize=resize, device=device)
     history = cnnlib.fit(model, train, None, epochs=epochs, lr=lr, device=device, init="xavier", progress=False,
                          live_plot=False, **FIT_VARIANTS[variant])
-    rates = history.examples_per_sec
-    return sum(rates[1:]) / len(rates[1:]) if len(rates) > 1 else rates[0]
+    return _after_warmup(history.examples_per_sec)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ their own fixed and random cases; the random ones come from a seeded generator, 
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import textwrap
 from collections.abc import Callable, Iterable
@@ -359,11 +360,8 @@ def _ref_receptive_field(layers: list[tuple[int, int, int]]) -> int:
 
     from .inspect import receptive_field
 
-    bound, jumps = 1, 1
-    for kernel, stride, dilation in layers:
-        jumps *= stride
-    for kernel, stride, dilation in layers:
-        bound += (kernel - 1) * dilation * jumps
+    # No field exceeds 1 + (sum of kernel spans) * (product of strides): an input twice that size holds it.
+    bound = 1 + math.prod(s for _, s, _ in layers) * sum((k - 1) * d for k, _, d in layers)
     # One-pixel-wide kernels on a 3-pixel-wide image keep this cheap even for large fields.
     stack = nn.Sequential(*(nn.Conv2d(1, 1, (k, 1), (s, 1), dilation=(d, 1)) for k, s, d in layers))
     return receptive_field(stack, (1, 2 * bound + 9, 3))[0]

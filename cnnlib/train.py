@@ -202,7 +202,7 @@ class _GraphedStep:
                 return
             if self.sync_checked:
                 self._capture(X, y)
-        if self.graph is not None and X.shape == self.X.shape and y.shape == self.y.shape:
+        if self.graph is not None and X.shape == self.shape:
             self.X.copy_(X)
             self.y.copy_(y)
             self.graph.replay()

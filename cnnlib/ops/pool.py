@@ -10,15 +10,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .conv import _pair
+from .conv import _pair, conv_output_size
 
 MODES = ("max", "avg")
 
 
 def pool2d_output_size(size: tuple[int, int], pool_size: tuple[int, int], stride: tuple[int, int],
                        padding: tuple[int, int]) -> tuple[int, int]:
-    """Output (height, width) of pooling: ``(n + 2p - k) // s + 1`` along each axis."""
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, pool_size, stride, padding))
+    """Output (height, width) of pooling: ``(n + 2p - k) // s + 1`` along each axis, as for a convolution."""
+    return conv_output_size(tuple(size), tuple(pool_size), tuple(padding), tuple(stride))
 
 
 def pool2d(X: torch.Tensor, pool_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
