@@ -302,6 +302,18 @@ def _require_image_folder(path: str | Path) -> Path:
     return path
 
 
+def load_image(path: str):
+    """Open an image as RGB with PIL, like torchvision's default loader, but with errors that name the file."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as file:
+            return Image.open(file).convert("RGB")
+    except Exception as error:  # PIL raises several kinds (OSError, SyntaxError, ...), most without the path
+        raise OSError(f"cannot read the image {path} ({type(error).__name__}: {error}); "
+                      "cnnlib.transfer.audit_image_folder lists every file that will not load") from error
+
+
 def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle: bool = False,
                  num_workers: int | None = None, device: torch.device | str | None = None) -> DataLoader:
     """A ``DataLoader`` over a ``torchvision.datasets.ImageFolder`` (one sub-folder per class).
@@ -312,7 +324,7 @@ def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle
 
     from .device import get_device
 
-    dataset = ImageFolder(str(_require_image_folder(path)), transform=transform)
+    dataset = ImageFolder(str(_require_image_folder(path)), transform=transform, loader=load_image)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
