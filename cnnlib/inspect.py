@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .models._size import window_count
 from .train import _model_device
 
 
@@ -150,12 +151,9 @@ def _window_mean(input: torch.Tensor, kernel_size, stride=None, padding=0, dilat
     s = pair(stride) if stride not in (None, [], ()) else k
     x = input if input.ndim == 4 else input.unsqueeze(0)
     extra = []
-    for n, ki, si, pi, di in zip(x.shape[-2:], k, s, p, d):
-        span = di * (ki - 1) + 1
-        out = -(-(n + 2 * pi - span) // si) + 1 if ceil_mode else (n + 2 * pi - span) // si + 1
-        if ceil_mode and (out - 1) * si >= n + pi:  # PyTorch's rule: the last window must start inside
-            out -= 1
-        extra.append(max(0, (out - 1) * si + span - (n + 2 * pi)))
+    for n, ki, si, pi, di in zip(x.shape[-2:], k, s, p, d):  # pad on the far side for ceil mode's last window
+        out = window_count(n, ki, si, pi, di, ceil_mode)
+        extra.append(max(0, (out - 1) * si + di * (ki - 1) + 1 - (n + 2 * pi)))
     x = F.pad(x, (p[1], p[1] + extra[1], p[0], p[0] + extra[0]))
     weight = x.new_full((x.shape[1], 1, *k), 1.0 / (k[0] * k[1]))
     y = F.conv2d(x, weight, stride=s, dilation=d, groups=x.shape[1])

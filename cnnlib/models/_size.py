@@ -12,16 +12,23 @@ def _first(value) -> int:
     return value if isinstance(value, int) else value[0]
 
 
+def window_count(n: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
+    """How many windows a convolution or pooling fits along an axis of ``n`` pixels (PyTorch's rule).
+
+    With ``ceil_mode`` a last, partial window counts if it starts inside the input or its left padding.
+    """
+    span = dilation * (kernel - 1) + 1
+    if not ceil_mode:
+        return (n + 2 * padding - span) // stride + 1
+    out = -(-(n + 2 * padding - span) // stride) + 1
+    return out - 1 if (out - 1) * stride >= n + padding else out
+
+
 def _output_length(layer: nn.Module, n: int) -> int:
     """Output length along one axis of a square ``Conv2d``, ``MaxPool2d`` or ``AvgPool2d`` on ``n`` pixels."""
-    k, p = _first(layer.kernel_size), _first(layer.padding)
-    s = _first(layer.stride) if layer.stride else k
-    d = _first(getattr(layer, "dilation", 1))
-    span = d * (k - 1) + 1
-    if getattr(layer, "ceil_mode", False):
-        out = -(-(n + 2 * p - span) // s) + 1
-        return out - 1 if (out - 1) * s >= n + p else out
-    return (n + 2 * p - span) // s + 1
+    k = _first(layer.kernel_size)
+    return window_count(n, k, _first(layer.stride) if layer.stride else k, _first(layer.padding),
+                        _first(getattr(layer, "dilation", 1)), getattr(layer, "ceil_mode", False))
 
 
 def smallest_input(layers: Sequence[nn.Module], limit: int = 4096) -> int:
