@@ -234,9 +234,9 @@ def _idx_loader(dataset: str, name: str) -> Callable[[bool], tuple[torch.Tensor,
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, dataset)
-    _verified_folder(dataset, name, f"{dataset}/raw", lambda tmp: cls(root=str(tmp), train=True, download=True))
 
     def load(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        _verified_folder(dataset, name, f"{dataset}/raw", lambda tmp: cls(root=str(tmp), train=True, download=True))
         ds = cls(root=str(data_dir()), train=train, download=False)
         return ds.data.unsqueeze(1), ds.targets
 
@@ -276,14 +276,14 @@ def cifar10(batch_size: int = 256, resize: int | tuple[int, int] | None = None, 
             split_seed: int = 0) -> Splits:
     """CIFAR-10 as ``Splits(train, val, test)``: 3-channel 32x32 colour images in [0, 1] on ``device``.
 
-    Arguments and checks as for ``fashion_mnist``; by default 5,000 of the 50,000 training images (1/10) form ``val``. Needs a network the first time.
+    Arguments and checks as for ``fashion_mnist``; by default 5,000 of the 50,000 training images (1/10)
+    form ``val``. Needs a network the first time.
     """
     from torchvision.datasets import CIFAR10
 
-    folder = _verified_folder("CIFAR10", "CIFAR-10", CIFAR10.base_folder,
-                              lambda tmp: CIFAR10(root=str(tmp), train=True, download=True))
-
     def load(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        folder = _verified_folder("CIFAR10", "CIFAR-10", CIFAR10.base_folder,
+                                  lambda tmp: CIFAR10(root=str(tmp), train=True, download=True))
         images, labels = [], []
         for file, _ in CIFAR10.train_list if train else CIFAR10.test_list:
             with open(folder / file, "rb") as f:

@@ -260,3 +260,11 @@ def test_check_idx_accepts_a_complete_file(tmp_path):
     path.write_bytes(_idx(torch.arange(5)) + b"\0")
     with pytest.raises(cnnlib.CorruptDataError, match="longer than its header says"):
         checksums.check_idx(path, "restore")
+
+
+def test_bad_arguments_are_refused_before_any_download(monkeypatch, tmp_path):
+    _offline(monkeypatch)
+    monkeypatch.setenv("CNNLIB_DATA", str(tmp_path / "data"))
+    for load in (cnnlib.fashion_mnist, cnnlib.mnist, cnnlib.cifar10):
+        with pytest.raises(ValueError, match="subset must be a positive number"):
+            load(subset=0)
