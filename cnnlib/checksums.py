@@ -65,7 +65,8 @@ def _write_cache(folder: Path, entries: dict) -> None:
 
 def verify_md5(path: str | Path, md5: str, restore: str) -> None:
     """Raise ``CorruptDataError`` unless the file's MD5 sum is ``md5``; hash it only once per size and mtime."""
-    path = Path(path).resolve()
+    given = Path(path)
+    path = given.resolve()  # the cache belongs beside the real file, also when ``given`` is a link
     size, mtime = _stamp(path)
     key = (str(path), size, mtime, md5)
     if key in _verified:
@@ -76,7 +77,7 @@ def verify_md5(path: str | Path, md5: str, restore: str) -> None:
         return
     actual = file_md5(path)
     if actual != md5:
-        raise corrupt(path, f"its MD5 sum is {actual}, not the published {md5} ({size:,} bytes)", restore)
+        raise corrupt(given, f"its MD5 sum is {actual}, not the published {md5} ({size:,} bytes)", restore)
     _verified.add(key)
     entries = _read_cache(path.parent)  # again: another process may have added entries meanwhile
     entries[path.name] = {"size": size, "mtime_ns": mtime, "md5": md5}
