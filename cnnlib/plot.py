@@ -48,22 +48,38 @@ def show_images(images, labels: Sequence[str] | None = None, ncols: int = 8, sca
     return fig
 
 
-def _draw_history(axes, history) -> None:
-    epochs = range(1, len(history) + 1)
+def _draw_history(axes, history, epochs: int | None = None) -> None:
+    """Running training curves (at the progress updates), per-epoch points, validation per epoch, and the
+    learning rate on a second axis when it changed. Accuracy stays on [0, 1] so chance looks like chance."""
     loss_ax, acc_ax = axes
-    loss_ax.clear()
-    acc_ax.clear()
-    loss_ax.plot(epochs, history.train_loss, "o-", label="train loss")
+    lr_ax = getattr(loss_ax, "_lr_axis", None)
+    for ax in (loss_ax, acc_ax, lr_ax):
+        if ax is not None:
+            ax.clear()
+    done = range(1, len(history) + 1)
+    if history.running:
+        pos, loss, acc, lr = zip(*history.running)
+        loss_ax.plot(pos, loss, "-", color="C0", alpha=0.5, label="train loss (running)")
+        acc_ax.plot(pos, acc, "-", color="C0", alpha=0.5, label="train acc (running)")
+        if max(lr) > min(lr):
+            if lr_ax is None:
+                lr_ax = loss_ax._lr_axis = loss_ax.twinx()
+            lr_ax.plot(pos, lr, ":", color="grey", label="learning rate")
+            lr_ax.set_ylabel("learning rate", color="grey")
+            lr_ax.set_ylim(bottom=0)
+    loss_ax.plot(done, history.train_loss, "o", color="C0", label="train loss (epoch)")
+    acc_ax.plot(done, history.train_acc, "o", color="C0", label="train acc (epoch)")
     if history.val_loss:
-        loss_ax.plot(epochs, history.val_loss, "s--", label="test loss")
-    acc_ax.plot(epochs, history.train_acc, "o-", label="train acc")
-    if history.val_acc:
-        acc_ax.plot(epochs, history.val_acc, "s--", label="test acc")
+        loss_ax.plot(done, history.val_loss, "s--", color="C1", label="val loss")
+        acc_ax.plot(done, history.val_acc, "s--", color="C1", label="val acc")
+    acc_ax.set_ylim(0, 1)
+    right = epochs or max([len(history)] + [p for p, *_ in history.running])
     for ax, name in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.set_xlim(0, max(right, 1))
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
 
 
 def plot_history(history, title: str | None = None):
@@ -79,17 +95,18 @@ def plot_history(history, title: str | None = None):
 
 
 class LivePlot:
-    """Training curves redrawn in place after every epoch (used by ``fit`` inside notebooks)."""
+    """Training curves redrawn in place during training (used by ``fit`` inside notebooks)."""
 
-    def __init__(self):
+    def __init__(self, epochs: int | None = None):
         from IPython.display import display
 
+        self.epochs = epochs
         self.fig, self.axes = plt.subplots(1, 2, figsize=(9, 3.2))
         plt.close(self.fig)  # shown through the display handle only, not again at the end of the cell
         self.handle = display(self.fig, display_id=True)
 
     def update(self, history) -> None:
-        _draw_history(self.axes, history)
+        _draw_history(self.axes, history, self.epochs)
         self.fig.tight_layout()
         self.handle.update(self.fig)
 
