@@ -138,9 +138,12 @@ class Splits(NamedTuple):
 
 
 def _missing_data_message(name: str, root: Path, layout: str, cause: BaseException | None) -> str:
-    return (f"{name} is not under {root} and could not be downloaded"
+    """Say which folder was searched (and why that one), what belongs in it, and how to choose another."""
+    why = f"from ${DATA_ENV}" if os.environ.get(DATA_ENV) else f"the default, as ${DATA_ENV} is not set"
+    return (f"{name} is not under {root} ({why}) and could not be downloaded"
             + (f" ({type(cause).__name__}: {cause})" if cause else "") + ".\n"
-            f"Offline, set the environment variable {DATA_ENV} to a folder laid out as\n{layout}")
+            f"Put the files there, laid out as\n{layout}\n"
+            f"or set the environment variable {DATA_ENV} to another folder laid out the same way.")
 
 
 # MD5 sums of the decompressed idx files that torchvision extracts from the archives listed, with their own
