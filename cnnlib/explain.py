@@ -93,16 +93,16 @@ def _capturing(model: nn.Module, names: Sequence[str], need_conv: bool = False) 
     """
     targets = {name: _module(model, name) for name in names}
     outputs: dict[str, torch.Tensor] = {}
-    convs_run = [0]
+    convs_seen = []
     handles = []
     try:
         if need_conv:  # registered first, so a Conv2d chosen as the layer counts itself
             for module in model.modules():
                 if isinstance(module, nn.Conv2d):
-                    handles.append(module.register_forward_hook(lambda *_: convs_run.__setitem__(0, convs_run[0] + 1)))
+                    handles.append(module.register_forward_hook(lambda conv, *_: convs_seen.append(conv)))
         for name, module in targets.items():
             def hook(_module, _inputs, output, name=name):
-                if need_conv and not convs_run[0]:
+                if need_conv and not convs_seen:
                     raise ValueError(f"no convolution runs before layer {name!r}: choose a layer at or after a "
                                      "Conv2d, whose output is a feature map")
                 outputs[name] = output
