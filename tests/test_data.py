@@ -72,19 +72,6 @@ def test_split_rejects_sizes_that_leave_nothing():
         cnnlib.fashion_mnist(subset=600, device="cpu", val_size=5000)
 
 
-def test_missing_data_offline_names_the_variable(monkeypatch, tmp_path):
-    monkeypatch.setenv("CNNLIB_DATA", str(tmp_path / "empty"))
-
-    def no_network(*args, **kwargs):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr("torchvision.datasets.utils.download_and_extract_archive", no_network)
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
-    with pytest.raises(FileNotFoundError, match="CNNLIB_DATA") as error:
-        cnnlib.fashion_mnist()
-    assert "FashionMNIST/raw/train-images-idx3-ubyte" in str(error.value)
-
-
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="subset"):
         cnnlib.fashion_mnist(subset=0)
