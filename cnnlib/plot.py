@@ -139,3 +139,78 @@ def plot_confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, classes: Se
                     color="white" if value > threshold else "black")
     fig.tight_layout()
     return fig
+
+
+def show_filters(conv, ncols: int = 8, scale: float = 0.9, channel: int | None = None, title: str | None = None):
+    """The kernels of a convolution (an ``nn.Conv2d`` or a weight of shape (out, in, kh, kw)); returns the figure.
+
+    All kernels share one colour scale, symmetric around zero and stated in the title. Kernels with three
+    input channels are shown in colour (grey is zero); otherwise input ``channel`` (default 0) in red-blue.
+    """
+    weight = conv.weight if isinstance(conv, torch.nn.Conv2d) else conv
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
+        raise TypeError(f"show_filters needs an nn.Conv2d or a weight of shape (out, in, kh, kw), got "
+                        f"{tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(conv).__name__}")
+    weight = weight.detach().float().cpu().numpy()
+    rgb = weight.shape[1] == 3 and channel is None
+    if not rgb:
+        channel = channel or 0
+        if not 0 <= channel < weight.shape[1]:
+            raise ValueError(f"channel {channel} is out of range: the kernels have {weight.shape[1]} input channels")
+        weight = weight[:, channel]
+    bound = float(np.abs(weight).max()) or 1.0
+    n = weight.shape[0]
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            if rgb:  # -bound -> 0, 0 -> grey, +bound -> 1, the same mapping for every kernel
+                ax.imshow((weight[i].transpose(1, 2, 0) / bound + 1) / 2, interpolation="nearest")
+            else:
+                image = ax.imshow(weight[i], cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
+    what = "RGB, grey = 0" if rgb else f"input channel {channel}, blue < 0 < red"
+    fig.suptitle(f"{title + ': ' if title else ''}{n} kernels {tuple(weight.shape[-2:])}, one colour scale "
+                 f"from {-bound:.3g} to {bound:.3g} ({what})", fontsize=9)
+    if not rgb:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
+    return fig
+
+
+def show_feature_maps(maps, channels: int = 8, image: int = 0, scale: float = 1.2, title: str | None = None):
+    """The first ``channels`` maps of each layer for one image, one row per layer; returns the figure.
+
+    ``maps`` is ``{name: (N, C, H, W) tensor}`` (what ``explain.feature_maps`` returns) or one such tensor.
+    The maps of a row share one colour scale, stated in the row's label.
+    """
+    if isinstance(maps, torch.Tensor):
+        maps = {"": maps}
+    if not maps:
+        raise ValueError("show_feature_maps got no maps")
+    for name, m in maps.items():
+        if not isinstance(m, torch.Tensor) or m.ndim != 4:
+            raise ValueError(f"the maps of {name or 'the layer'!r} must have shape (N, C, H, W), got "
+                             f"{tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__}")
+        if not 0 <= image < m.shape[0]:
+            raise ValueError(f"image {image} is out of range: {name or 'the layer'!r} holds {m.shape[0]} images")
+    ncols = min(channels, max(m.shape[1] for m in maps.values()))
+    fig, axes = plt.subplots(len(maps), ncols, figsize=(ncols * scale + 1.5, len(maps) * scale * 1.1),
+                             squeeze=False)
+    for row, (name, m) in zip(axes, maps.items()):
+        m = m[image, :ncols].detach().float().cpu().numpy()
+        low, high = float(m.min()), float(m.max())
+        for c, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(m):
+                ax.imshow(m[c], cmap="viridis", vmin=low, vmax=high if high > low else low + 1)
+            else:
+                ax.axis("off")
+        shape = "×".join(map(str, maps[name].shape[1:]))
+        row[0].set_ylabel(f"{name}\n{shape}\n{low:.2g} to {high:.2g}", fontsize=8, rotation=0, ha="right",
+                          va="center")
+    fig.suptitle((title + ": " if title else "") + f"first {ncols} channels per layer (C×H×W); "
+                 "colours shared within a row, scale at the left", fontsize=9)
+    fig.tight_layout()
+    return fig
