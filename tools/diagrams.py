@@ -713,7 +713,8 @@ def insert(names: Sequence[str], notebooks: Path = ROOT / "notebooks") -> list[s
         cell.id = "diagram-" + name.removesuffix(".svg").replace("_", "-")
         nb.cells.insert(anchors[0] + 1, cell)
         nbformat.write(nb, path)
-        changed.append(path.name)
+        if path.name not in changed:
+            changed.append(path.name)
     return changed
 
 
