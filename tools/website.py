@@ -2,6 +2,7 @@
 
     python tools/website.py              build into build/site/html (open build/site/html/index.html)
     python tools/website.py --execute    run every notebook once in quick mode first (cached by content)
+    python tools/website.py --only 04    only the chapters whose file name contains "04" (while writing)
 
 The sources are staged in build/site/src: links to files that are not pages of the site point to the
 repository on GitHub, diagram addresses point to the local copies in assets/, each chapter gets an "Open
@@ -34,11 +35,18 @@ LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 EXTERNAL = ("http://", "https://", "mailto:", "#")
 
 
-def pages() -> list[str]:
-    """Repository paths of every page besides the landing page: the chapters, then docs/*.md."""
+def pages(only: str | None = None) -> list[str]:
+    """Repository paths of every page besides the landing page: the chapters, then docs/*.md.
+
+    With ``only``, just the chapters whose file name contains it (and no docs)."""
     chapters = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     docs = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
-    return chapters + docs
+    if only is None:
+        return chapters + docs
+    chosen = [c for c in chapters if only in Path(c).name]
+    if not chosen:
+        raise ValueError(f"no chapter file name contains {only!r}")
+    return chosen
 
 
 def relative(target: str, start: str) -> str:
@@ -82,7 +90,7 @@ def outputs_note(executed: bool) -> str:
             "results; the results tables in the text come from full runs and say on what hardware.\n```")
 
 
-def stage(executed: bool) -> Path:
+def stage(executed: bool, only: str | None = None) -> Path:
     """Write the site's sources into build/site/src and return that folder."""
     src = BUILD / "src"
     if src.exists():
@@ -91,8 +99,9 @@ def stage(executed: bool) -> Path:
     for name in ("conf.py", "favicon.svg"):
         shutil.copy(ROOT / "website" / name, src / name)
     shutil.copytree(ROOT / "assets", src / "assets")
-    staged = set(pages())
-    for page in pages():
+    chosen = pages(only)
+    staged = set(chosen)
+    for page in chosen:
         target = src / page
         target.parent.mkdir(parents=True, exist_ok=True)
         if page.endswith(".md"):
@@ -111,19 +120,22 @@ def stage(executed: bool) -> Path:
         nb.cells.insert(1, note)
         nbformat.write(nb, target)
     readme = rewrite_links(BADGE_LINK.sub(r"[Colab](\1)", (ROOT / "README.md").read_text()), "README.md", staged)
-    toc = "\n".join(PurePosixPath(p).with_suffix("").as_posix() for p in pages())
+    toc = "\n".join(PurePosixPath(p).with_suffix("").as_posix() for p in chosen)
     (src / "index.md").write_text(f"{readme}\n\n```{{toctree}}\n:hidden:\n:caption: Chapters\n\n{toc}\n```\n")
     return src
 
 
-def build(execute: bool = False, quiet: bool = True) -> Path:
+def build(execute: bool = False, quiet: bool = True, only: str | None = None) -> Path:
     """Stage and build the site; returns the folder with index.html. Fails on any Sphinx warning."""
-    src = stage(execute)
+    src = stage(execute, only)
     html = BUILD / "html"
+    if html.exists():  # pages left from an earlier build must not survive into this one
+        shutil.rmtree(html)
     env = dict(os.environ, CNN_SITE_ROOT=str(ROOT), PYTHONPATH=os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     if execute:
         env.update(CNN_SITE_EXECUTION="cache", CNN_SITE_CACHE=str(BUILD / "cache"), CNNLIB_QUICK="1")
+        env.pop("MPLBACKEND", None)  # the kernel's inline backend must draw the figures into the outputs
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going",
                str(src), str(html)]
     if quiet:
@@ -135,9 +147,10 @@ def build(execute: bool = False, quiet: bool = True) -> Path:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--execute", action="store_true", help="run the notebooks in quick mode (cached)")
+    parser.add_argument("--only", help="build only the chapters whose file name contains this")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    html = build(args.execute, quiet=False)
+    html = build(args.execute, quiet=False, only=args.only)
     print(f"built {html / 'index.html'} in {time.perf_counter() - start:.0f} s")
     return 0
 
