@@ -332,59 +332,55 @@ def alexnet() -> bytes:
                            "3×224×224", per_row=6)
 
 
+def block_beside_network(title: str, block: str, block_boxes, block_note: str, input_text: str,
+                         rows: Sequence[tuple[str, str]], footer: str) -> bytes:
+    """A block's layers on the left, the whole network (one box per row: text, kind) on the right."""
+    canvas = Canvas(17.0, 2.6 + 0.8 * len(rows) + 0.9)
+    canvas.text(0.3, 0.5, title, size=10, ha="left", weight="bold")
+    canvas.text(2.6, 1.2, block, size=8, weight="bold")
+    bottom = stack(canvas, 2.6, 2.0, block_boxes)
+    canvas.text(2.6, bottom + 0.6, block_note, size=7.5)
+    y, x = 1.6, 10.6
+    canvas.box(x, y, 6.2, 0.5, input_text, "input")
+    for text, kind in rows:
+        canvas.arrow([(x, y + 0.25), (x, y + 0.55)])
+        y += 0.8
+        canvas.box(x, y, 6.2, 0.5, text, kind)
+    canvas.text(x, y + 0.7, footer, size=8)
+    return canvas.svg()
+
+
 def vgg() -> bytes:
     model = models.vgg11()
-    canvas = Canvas(17.0, 11.2)
-    canvas.text(0.3, 0.5, "A VGG block, and VGG-11 built from five of them", size=10, ha="left", weight="bold")
-    canvas.text(2.6, 1.2, "VGGBlock(num_convs, c_in, c_out)", size=8, weight="bold")
-    bottom = stack(canvas, 2.6, 2.0, [("conv 3×3, pad 1 + ReLU", "conv"), ("⋮  (num_convs times)", "other"),
-                                      ("conv 3×3, pad 1 + ReLU", "conv"), ("max-pool 2×2, stride 2", "pool")])
-    canvas.text(2.6, bottom + 0.5, "keeps H×W in the convolutions,\nhalves it in the pool", size=7.5)
     shapes = cnnlib.layer_shapes(model.features, (1, 3, 224, 224), print_it=False)
-    blocks = [(f"block {i}: {n} conv{'s' if n > 1 else ''}, {c} ch", shape_text(out))
-              for i, ((n, c), (_, _, out)) in enumerate(zip(model.config, shapes), 1)]
-    rest = trace([model.avgpool, nn.Flatten(), model.classifier], shapes[-1][2])
-    y, x = 1.6, 10.5
-    canvas.box(x, y, 5.6, 0.55, "input 3×224×224", "input")
-    for text, shape in blocks:
-        canvas.arrow([(x, y + 0.28), (x, y + 0.62)])
-        y += 0.9
-        canvas.box(x, y, 5.6, 0.55, f"{text} → {shape}", "conv")
-    for text, shape, kind in rest:
-        canvas.arrow([(x, y + 0.28), (x, y + 0.62)])
-        y += 0.9
-        canvas.box(x, y, 5.6, 0.55, f"{text} → {shape}", kind)
-    canvas.text(x, y + 0.8, f"VGG-11: {cnnlib.count_params(model):,} parameters (1000 classes)", size=8)
-    return canvas.svg()
+    rows = [(f"block {i}: {n} conv{'s' if n > 1 else ''}, {c} ch → {shape_text(out)}", "conv")
+            for i, ((n, c), (_, _, out)) in enumerate(zip(model.config, shapes), 1)]
+    rows += [(f"{text} → {shape}", kind)
+             for text, shape, kind in trace([model.avgpool, nn.Flatten(), model.classifier], shapes[-1][2])]
+    return block_beside_network(
+        "A VGG block, and VGG-11 built from five of them", "VGGBlock(num_convs, c_in, c_out)",
+        [("conv 3×3, pad 1 + ReLU", "conv"), ("⋮  (num_convs times)", "other"), ("conv 3×3, pad 1 + ReLU", "conv"),
+         ("max-pool 2×2, stride 2", "pool")], "keeps H×W in the convolutions,\nhalves it in the pool",
+        "input 3×224×224", rows, f"VGG-11: {cnnlib.count_params(model):,} parameters (1000 classes)")
 
 
 def nin() -> bytes:
     model = models.nin()
-    canvas = Canvas(17.0, 12.6)
-    canvas.text(0.3, 0.5, "A NiN block, and the NiN of chapter 7 (1×224×224 Fashion-MNIST, 10 classes)", size=10,
-                ha="left", weight="bold")
-    canvas.text(2.4, 1.2, "NiNBlock(c_in, c_out, k)", size=8, weight="bold")
-    bottom = stack(canvas, 2.4, 2.0, [("conv k×k + ReLU", "conv"), ("conv 1×1 + ReLU", "conv"),
-                                      ("conv 1×1 + ReLU", "conv")])
-    canvas.text(2.4, bottom + 0.7, "the two 1×1 convolutions are\na small MLP applied at every pixel", size=7.5)
-    traced = cnnlib.layer_shapes(model, (1, 1, 224, 224), print_it=False)
     children = dict(model.named_children())
-    y, x = 1.6, 10.8
-    canvas.box(x, y, 6.2, 0.5, "input 1×224×224", "input")
-    for name, _, out in traced:
+    rows = []
+    for name, _, out in cnnlib.layer_shapes(model, (1, 1, 224, 224), print_it=False):
         module = children[name]
         if isinstance(module, models.NiNBlock):
             conv = module[0]
-            text, kind = f"{name}: NiN block, k={pair(conv.kernel_size)}, stride {pair(conv.stride)}", "conv"
+            text, kind = f"NiN block, k={pair(conv.kernel_size)}, stride {pair(conv.stride)}", "conv"
         else:
-            described = layer_text(module)
-            text, kind = (described if described else (type(module).__name__.lower(), "other"))
-            text = f"{name}: {text}"
-        canvas.arrow([(x, y + 0.25), (x, y + 0.55)])
-        y += 0.8
-        canvas.box(x, y, 6.2, 0.5, f"{text} → {shape_text(out)}", kind)
-    canvas.text(x, y + 0.7, f"no dense layers: {cnnlib.count_params(model):,} parameters", size=8)
-    return canvas.svg()
+            text, kind = layer_text(module) or (type(module).__name__.lower(), "other")
+        rows.append((f"{name if text == name else name + ': ' + text} → {shape_text(out)}", kind))
+    return block_beside_network(
+        "A NiN block, and the NiN of chapter 7 (1×224×224 Fashion-MNIST, 10 classes)", "NiNBlock(c_in, c_out, k)",
+        [("conv k×k + ReLU", "conv"), ("conv 1×1 + ReLU", "conv"), ("conv 1×1 + ReLU", "conv")],
+        "the two 1×1 convolutions are\na small MLP applied at every pixel", "input 1×224×224", rows,
+        f"no dense layers: {cnnlib.count_params(model):,} parameters")
 
 
 def inception() -> bytes:
