@@ -2,7 +2,8 @@
 
 Run by .ci/run (Debian's chromium, driven by Playwright with ``executable_path``; no browser download):
     python -m pytest -o addopts= site_tests
-Screenshots land in build/site-screenshots/ (git-ignored).
+With CNN_SITE_EXECUTE=1 the site is built with executed notebooks (tools/website.py --execute), so every
+output figure is checked too. Screenshots land in build/site-screenshots/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def server():
-    html = website.build()
+    html = website.build(execute=os.environ.get("CNN_SITE_EXECUTE") == "1")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
     handler.log_message = lambda *args: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -609,11 +609,13 @@ def receptive_field() -> bytes:
             start, end = spans[-1]
             spans.append((start * s, (end - 1) * s + k))
         spans = spans[::-1]
+        if spans[0][1] - spans[0][0] != fields[-1]:
+            raise RuntimeError(f"drawn field {spans[0]} disagrees with the measured {fields[-1]} px")
         for row, (name, (start, end)) in enumerate(zip(names, spans)):
             y = 1.6 + (len(layers) - row) * 1.05
             width = end - start
             shift = (n - width) / 2 - start
-            canvas.grid(x0 + 0.0, y, [[None] * n], cell,
+            canvas.grid(x0, y, [[None] * n], cell,
                         fill=lambda i, j, a=start + shift, b=end + shift: "#f4cccc" if a <= j < b else "#ffffff")
             label = f"{name}: field {fields[row - 1]} px" if row else name
             canvas.text(x0 + n * cell + 0.2, y + cell / 2, label, size=7.5, ha="left")

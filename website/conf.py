@@ -32,3 +32,7 @@ nb_execution_raise_on_error = True
 nb_merge_streams = True
 exclude_patterns = ["**.ipynb_checkpoints"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
+# Widget outputs (progress bars, sliders) need a live kernel, and their scripts would come from CDNs:
+# show their text form instead, and load no widget scripts, so the pages work offline.
+nb_ipywidgets_js = {}
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
