@@ -4,6 +4,7 @@ import re
 import sys
 from pathlib import Path
 
+import matplotlib
 import nbformat
 import pytest
 
@@ -37,7 +38,9 @@ def asset_references() -> dict[str, set[str]]:
 def test_diagram_is_regenerated_identically(name):
     committed = ASSETS / name
     assert committed.exists(), f"assets/{name} is missing: run python tools/diagrams.py"
-    assert diagrams.draw(name) == committed.read_bytes(), f"assets/{name} is stale: run python tools/diagrams.py"
+    assert diagrams.draw(name) == committed.read_bytes(), (
+        f"assets/{name} differs from a fresh drawing (a changed model or drawing, or a matplotlib other than "
+        f"{matplotlib.__version__}): run python tools/diagrams.py and review the diagram")
 
 
 def test_drawing_is_deterministic_and_dateless():
