@@ -47,11 +47,12 @@ class Recipe:
     tta: bool = True  # average the predictions of each test image and its mirror image
     channels_last: bool = True  # the memory layout oneDNN's CPU convolutions run fastest in (measured)
     compile: bool = False  # torch.compile the network (measured on the CPU: see the README)
+    amp: str | None = "bf16"  # bfloat16 autocast: 1.4-1.8x faster on this CPU (AVX-512 BF16), measured
 
 
 # For a GPU, where a wider network costs little more time: not yet tuned on a GPU (no GPU was lent when this
 # was written); run --tune --preset gpu first where one is available.
-PRESETS = {"cpu": {}, "gpu": dict(widths=(64, 128, 256), epochs=12, batch_size=512, lr=0.4)}
+PRESETS = {"cpu": dict(widths=(24, 48, 96), epochs=6), "gpu": dict(widths=(64, 128, 256), epochs=12, batch_size=512, lr=0.4)}
 
 PLAIN = dict(lr=0.1, momentum=0.0, weight_decay=0.0, label_smoothing=0.0, crop=0, flip=0.0,
              schedule="constant", tta=False)
@@ -110,7 +111,7 @@ def run(recipe: Recipe, seed: int, device: torch.device, tune: bool, subset: int
     callbacks.append(cnnlib.BatchTransform(prepare))
     trained = torch.compile(model) if recipe.compile else model
     history = cnnlib.fit(trained, splits.train, None, epochs=recipe.epochs, optimizer=optimizer,
-                         loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing), device=device,
+                         loss_fn=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing), device=device, amp=recipe.amp,
                          callbacks=callbacks, progress=False, live_plot=False)
     if recipe.tta:
         acc = tta_accuracy(model, held_out, device)
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--contiguous", action="store_true", help="keep the default memory layout (NCHW)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument("--tune", action="store_true", help="report validation accuracy (55,000 / 5,000 split)")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain recipe")
     parser.add_argument("--tiny", action="store_true", help="smoke test: 2,000 images, 1 epoch, 1 seed")
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     recipe = replace(Recipe(), **PRESETS[args.preset])
     changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("widths", args.widths)) if v is not None}
     changes.update({"channels_last": not args.contiguous, "compile": args.compile})
+    if args.fp32:
+        changes["amp"] = None
     subset, seeds = None, args.seeds
     if args.tiny:
         changes = {"epochs": 1, "widths": (8, 16, 16), **changes}
