@@ -349,6 +349,8 @@ class FitState:
     epoch: int = 0  #: the current epoch, counted from 0
     step: int = 0  #: optimisation steps taken so far, over all epochs
     stop: bool = False  #: set it to end training after the current epoch
+    callbacks: list = field(default_factory=list)  #: every callback of this fit (for ``Checkpoint``)
+    start_epoch: int = 0  #: the first epoch to train; ``on_fit_start`` may raise it to resume a run
 
 
 class Callback:
@@ -359,7 +361,8 @@ class Callback:
     ``on_update`` at each progress update (the running metrics were just read from the device);
     ``on_epoch_end`` after validation, with the epoch's History entries in place (per-epoch schedules,
     checkpoints, early stopping through ``state.stop``); ``on_fit_end`` once, also after an error
-    or Ctrl-C. Hooks run on the host: a hook that reads a device tensor (``.item()``) waits for the device.
+    or Ctrl-C. ``on_fit_start`` may set ``state.start_epoch`` (and restore the History) to resume a
+    run. A callback with ``state_dict()``/``load_state_dict()`` is saved by ``Checkpoint``. Hooks run on the host: a hook that reads a device tensor (``.item()``) waits for the device.
     """
 
     def on_fit_start(self, state: FitState) -> None: ...
@@ -426,7 +429,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         callbacks.append(LRSchedule(scheduler, per="epoch"))
     if live_plot if live_plot is not None else _in_notebook():
         callbacks.append(LivePlotter())
-    state = FitState(model, optimizer, loss_fn, device, history, epochs, steps)
+    state = FitState(model, optimizer, loss_fn, device, history, epochs, steps, callbacks=callbacks)
 
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -442,7 +445,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     try:
         for cb in callbacks:
             cb.on_fit_start(state)
-        for state.epoch in range(epochs):
+        for state.epoch in range(state.start_epoch, epochs):
             model.train()
             step.new_epoch()
             loss_sum.zero_()
