@@ -65,7 +65,7 @@ _UNDERLYING = {"F.conv1d": ("torch.conv1d",), "F.conv2d": ("torch.conv2d", "torc
                "F.adaptive_avg_pool2d": ("torch._C._nn.adaptive_avg_pool2d", "torch.adaptive_avg_pool1d"),
                "F.lp_pool2d": ("torch._C._nn.avg_pool2d",), "F.batch_norm": ("torch.batch_norm",),
                "F.instance_norm": ("torch.instance_norm",), "F.layer_norm": ("torch.layer_norm",),
-               "F.group_norm": ("torch.group_norm",)}
+               "F.group_norm": ("torch.group_norm",), "F.dropout": ("torch.dropout", "torch._VF.dropout")}
 
 
 def _lookup(dotted: str) -> Any:
@@ -331,9 +331,9 @@ def check_answer(name: str, value: Any, expected: Any, hint: str = "", atol: flo
         try:
             _compare(value, expected, atol, rtol, where=name)
         except _Mismatch as mismatch:
-            reason = str(mismatch)
-            if isinstance(expected, (numbers.Number, tuple, str)) or ", expected" in reason:
-                reason = f"{name} is not right" if ", expected" in reason or " is " in reason else reason
+            reason = str(mismatch)  # the kind of mistake; for a tensor also where it differs
+            if not isinstance(expected, torch.Tensor) and "expected" in reason:
+                reason = f"{name} is not right"
             raise AssertionError(f"{reason}.{hint}") from None
     print(f"✓ {name} is right")
     return True
@@ -346,18 +346,24 @@ def check_shapes(name: str, predicted: Any, cases: Sequence[tuple[tuple[int, ...
     return check_answer(name, predicted, expected, hint)
 
 
-def check_properties(name: str, value: Any, properties: Sequence[tuple[str, Callable[[Any], bool]]]) -> bool:
+def check_properties(name: str, value: Any, properties: Sequence[tuple[str, Callable[[Any], bool]]],
+                     forbid: Iterable[str] = ()) -> bool:
     """Grade ``value`` (a function, model or result) by ``properties``: (what should hold, test) pairs,
-    tested in order; the first one that fails, or raises, names the problem."""
+    tested in order; the first one that fails, raises, or calls one of ``forbid``, names the problem."""
     if _unset(value):
         raise _not_implemented(name)
+    forbid = tuple(forbid)
     for what, test in properties:
+        watch = watching_calls(forbid)
         try:
-            ok = test(value)
+            with watch:
+                ok = test(value)
         except NotImplementedError:
             raise _not_implemented(name) from None
         except Exception as error:
             raise AssertionError(f"{name}: testing that {what}, your code raised {type(error).__name__}: {error}") from error
+        if watch.called:
+            raise AssertionError(f"{name} calls {watch.called}: this exercise asks you to write it without {watch.called}.")
         if not ok:
             raise AssertionError(f"{name} is not right yet: {what}.")
     print(f"✓ {name}: all {len(properties)} properties hold")
@@ -562,14 +568,19 @@ def _ref_receptive_field(layers: list[tuple[int, int, int]]) -> int:
     return receptive_field(stack, (1, 2 * bound + 9, 3))[0]
 
 
-def check_receptive_field(fn: Callable, n_random: int = 12, seed: int = 0,
+def check_receptive_field(fn: Callable, n_random: int = 12, seed: int = 0, dilation: bool = True,
                           forbid: Iterable[str] = ("cnnlib.receptive_field", "cnnlib.inspect.receptive_field")) -> bool:
-    """Check ``fn(layers)``: the receptive field size of a stack of (kernel, stride, dilation) layers."""
+    """Check ``fn(layers)``: the receptive field size of a stack of (kernel, stride, dilation) layers, or of
+    (kernel, stride) layers with ``dilation=False``."""
     g = torch.Generator().manual_seed(seed)
     lenet = [(5, 1, 1), (2, 2, 1), (5, 1, 1), (2, 2, 1)]
     alexnet = [(11, 4, 1), (3, 2, 1), (5, 1, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1), (3, 1, 1), (3, 2, 1)]
-    cases = [([],), ([(3, 1, 1)],), ([(3, 1, 1), (3, 1, 1)],), ([(2, 2, 1), (3, 1, 1)],), ([(3, 1, 2)],),
-             ([(3, 1, 1), (3, 1, 2), (3, 1, 4)],), (lenet,), (alexnet,)]
+    stacks = [[], [(3, 1, 1)], [(3, 1, 1), (3, 1, 1)], [(2, 2, 1), (3, 1, 1)], [(3, 1, 2)],
+              [(3, 1, 1), (3, 1, 2), (3, 1, 4)], lenet, alexnet]
     for _ in range(n_random):
-        cases.append(([(_randint(g, 1, 5), _randint(g, 1, 3), _randint(g, 1, 3)) for _ in range(_randint(g, 1, 4))],))
-    return check(fn, _ref_receptive_field, cases, forbid=forbid)
+        d_max = 3 if dilation else 1
+        stacks.append([(_randint(g, 1, 5), _randint(g, 1, 3), _randint(g, 1, d_max)) for _ in range(_randint(g, 1, 4))])
+    if dilation:
+        return check(fn, _ref_receptive_field, [(layers,) for layers in stacks], forbid=forbid)
+    pairs = [([(k, s) for k, s, d in layers],) for layers in stacks if all(d == 1 for _, _, d in layers)]
+    return check(fn, lambda layers: _ref_receptive_field([(k, s, 1) for k, s in layers]), pairs, forbid=forbid)

@@ -366,6 +366,27 @@ def test_check_shapes_runs_the_layers_itself():
     assert "24" not in str(info.value)
 
 
+def test_check_receptive_field_with_kernel_stride_pairs():
+    def pairs(layers):
+        return _rf_recurrence([(k, s, 1) for k, s in layers])
+    assert checks.check_receptive_field(pairs, dilation=False)
+    with pytest.raises(AssertionError, match="layers = "):
+        checks.check_receptive_field(lambda layers: 1 + sum(k - 1 for k, s in layers), dilation=False)
+
+
+def test_check_answer_on_a_tensor_says_where_it_differs():
+    with pytest.raises(AssertionError, match=r"has shape \(2,\), expected \(1, 2\)"):
+        checks.check_answer("mean_image", torch.zeros(2), torch.zeros(1, 2))
+
+
+def test_check_properties_can_forbid_calls():
+    def my_dropout(x, p):
+        return F.dropout(x, p)
+    with pytest.raises(AssertionError, match="my_dropout calls F.dropout"):
+        checks.check_properties("my_dropout", my_dropout, [("it keeps the shape", lambda f: f(torch.ones(3), 0.5).shape == (3,))],
+                                forbid=("F.dropout",))
+
+
 def test_check_properties():
     props = [("it returns a tensor", lambda f: isinstance(f(1), torch.Tensor)), ("f(1) is 2", lambda f: f(1) == 2)]
     assert checks.check_properties("f", lambda x: torch.tensor(x + 1), props)
