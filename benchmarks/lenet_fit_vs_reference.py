@@ -87,7 +87,7 @@ FIT_VARIANTS = {"default": {}, "no-graph": {"cuda_graph": False}, "bf16": {"amp"
 
 def cnnlib_fit(model: nn.Module, epochs: int, device: torch.device, resize: int | None, lr: float,
                variant: str) -> float:
-    train, _ = cnnlib.fashion_mnist(batch_size=256, resize=resize, device=device)
+    train, _, _ = cnnlib.fashion_mnist(batch_size=256, resize=resize, device=device, val_size=None)
     history = cnnlib.fit(model, train, None, epochs=epochs, lr=lr, device=device, init="xavier", progress=False,
                          live_plot=False, **FIT_VARIANTS[variant])
     return _after_warmup(history.examples_per_sec)

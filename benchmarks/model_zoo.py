@@ -91,7 +91,8 @@ def run_one(spec: Spec, size: int, epochs: int, subset: int | None, device: torc
             model: nn.Module, mult_adds: int) -> dict:
     """Train one model with ``cnnlib.fit`` and return its table row."""
     cnnlib.seed_everything(0)
-    train, test = cnnlib.fashion_mnist(batch_size=spec.batch_size, resize=size, subset=subset, device=device)
+    train, _, test = cnnlib.fashion_mnist(batch_size=spec.batch_size, resize=size, subset=subset, device=device,
+                                         val_size=None)
     history = cnnlib.fit(model, train, test, epochs=epochs, lr=spec.lr, device=device, init="xavier", amp=amp,
                          progress=False, live_plot=False)
     # The first epoch includes cuDNN autotuning and warm-up; report the mean of the others when there are any.

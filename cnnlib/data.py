@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +67,22 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
 
+    def _subset(self, index: torch.Tensor, shuffle: bool) -> TensorBatches:
+        index = index.to(self.device)
+        return TensorBatches(self.images[index], self.labels[index], self.batch_size, shuffle, self.resize,
+                             self.classes)
+
+    def split(self, val_size: int | float, seed: int = 0) -> tuple[TensorBatches, TensorBatches]:
+        """Carve a validation set out of these examples: ``(rest, val)``, disjoint, the same on every run.
+
+        ``val_size`` is a number of examples or a fraction in (0, 1). The split is drawn with its own
+        generator seeded by ``seed``, so the global seed (the one that varies between runs) never moves it.
+        The validation batches are not shuffled.
+        """
+        n_val = validation_count(len(self.labels), val_size)
+        order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(seed))
+        return self._subset(order[n_val:].sort().values, self.shuffle), self._subset(order[:n_val].sort().values, False)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
         order = torch.randperm(n, device=self.device) if self.shuffle else None
@@ -84,6 +101,32 @@ class TensorBatches:
         size = self.resize or tuple(self.images.shape[-2:])
         return (f"TensorBatches({len(self.labels)} examples of {self.images.shape[1]}x{size[0]}x{size[1]}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, device={self.device})")
+
+
+def validation_count(n: int, val_size: int | float) -> int:
+    """How many of ``n`` examples a validation split of ``val_size`` (a count, or a fraction in (0, 1)) takes."""
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, float)):
+        raise TypeError(f"val_size must be a number of examples or a fraction, got {val_size!r}")
+    if isinstance(val_size, float):
+        if not 0 < val_size < 1:
+            raise ValueError(f"a fractional val_size must lie strictly between 0 and 1, got {val_size}")
+        count = round(val_size * n)
+    else:
+        count = val_size
+    if count < 1:
+        raise ValueError(f"val_size={val_size!r} leaves no validation examples out of {n}")
+    if count >= n:
+        raise ValueError(f"val_size={val_size!r} asks for {count} validation examples, but there are only {n} "
+                         "training examples: the validation set must be smaller than the training set")
+    return count
+
+
+class Splits(NamedTuple):
+    """Training, validation and test batches. ``val`` is ``None`` when no validation set was carved out."""
+
+    train: TensorBatches
+    val: TensorBatches | None
+    test: TensorBatches
 
 
 def _missing_data_message(name: str, root: Path, layout: str, cause: BaseException | None) -> str:
@@ -108,12 +151,16 @@ def _load_fashion_mnist_split(root: Path, train: bool):
 
 
 def fashion_mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = None, subset: int | None = None,
-                  device: torch.device | str | None = None) -> tuple[TensorBatches, TensorBatches]:
-    """Real Fashion-MNIST as ``(train, test)`` batches of 1-channel images in [0, 1] on ``device``.
+                  device: torch.device | str | None = None, val_size: int | float | None = 1 / 12,
+                  split_seed: int = 0) -> Splits:
+    """Real Fashion-MNIST as ``Splits(train, val, test)``: 1-channel images in [0, 1] on ``device``.
 
+    ``val_size`` examples (a count or a fraction; by default 1/12, i.e. 5,000 of the 60,000) are carved out
+    of the training images with a fixed seed, so that choices made on ``val`` never see the test set.
+    ``val_size=None`` keeps all training images and gives ``val=None`` (the old two-way split).
     ``resize`` upsamples images (e.g. to 224 for AlexNet); ``subset`` keeps only the first ``subset``
-    training and test examples (for quick runs). The data comes from ``data_dir()``, downloaded there
-    by torchvision when it is missing and the network allows.
+    training and test examples (for quick runs), before the split. The data comes from ``data_dir()``,
+    downloaded there by torchvision when it is missing and the network allows.
     """
     from .device import get_device
 
@@ -129,7 +176,11 @@ def fashion_mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = 
             images, labels = images[:subset], labels[:subset]
         splits.append(TensorBatches(images.unsqueeze(1).to(device), labels.to(device), batch_size,
                                     shuffle=train, resize=resize, classes=FASHION_MNIST_CLASSES))
-    return splits[0], splits[1]
+    train_batches, test_batches = splits
+    if val_size is None:
+        return Splits(train_batches, None, test_batches)
+    train_batches, val_batches = train_batches.split(val_size, seed=split_seed)
+    return Splits(train_batches, val_batches, test_batches)
 
 
 def _require_image_folder(path: str | Path) -> Path:

@@ -209,7 +209,7 @@ def test_real_fashion_mnist_lenet_trains_the_same_in_graphs(replays):
     histories = []
     for graph in (False, True):
         torch.manual_seed(0)
-        train, test = cnnlib.fashion_mnist(batch_size=256, subset=10_000, device=DEVICE)
+        train, _, test = cnnlib.fashion_mnist(batch_size=256, subset=10_000, device=DEVICE, val_size=None)
         model = nn.Sequential(
             nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2, stride=2),
             nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, stride=2), nn.Flatten(),

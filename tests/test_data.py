@@ -13,7 +13,8 @@ def test_data_dir_follows_environment(monkeypatch, tmp_path):
 
 
 def test_fashion_mnist_is_the_real_dataset():
-    train, test = cnnlib.fashion_mnist(batch_size=1000, device="cpu")
+    train, val, test = cnnlib.fashion_mnist(batch_size=1000, device="cpu", val_size=None)
+    assert val is None
     assert len(train.labels) == 60_000 and len(test.labels) == 10_000
     X, y = next(iter(test))
     assert X.shape == (1000, 1, 28, 28) and X.dtype == torch.float32
@@ -24,7 +25,7 @@ def test_fashion_mnist_is_the_real_dataset():
 
 
 def test_fashion_mnist_subset_resize_and_shuffle():
-    train, test = cnnlib.fashion_mnist(batch_size=64, resize=32, subset=200, device="cpu")
+    train, _, test = cnnlib.fashion_mnist(batch_size=64, resize=32, subset=200, device="cpu", val_size=None)
     assert len(train.labels) == 200 and len(test.labels) == 200
     assert len(train) == 4  # ceil(200 / 64)
     shapes = [X.shape for X, _ in train]
@@ -35,6 +36,40 @@ def test_fashion_mnist_subset_resize_and_shuffle():
     assert not torch.equal(first, second)  # a new order each epoch
     assert torch.equal(first.sort().values, second.sort().values)  # same examples
     assert torch.equal(torch.cat([y for _, y in test]), test.labels)  # test set in order
+
+
+def test_validation_split_is_disjoint_seeded_and_sized():
+    train, val, test = cnnlib.fashion_mnist(batch_size=500, device="cpu")
+    assert (len(train.labels), len(val.labels), len(test.labels)) == (55_000, 5_000, 10_000)
+    full, _, _ = cnnlib.fashion_mnist(batch_size=500, device="cpu", val_size=None)
+    # every training image is in exactly one of the two parts: compare whole images as byte strings
+    key = lambda images: {bytes(x.numpy()) for x in images.flatten(1)}  # noqa: E731
+    train_keys, val_keys = key(train.images), key(val.images)
+    assert train_keys.isdisjoint(val_keys) and train_keys | val_keys == key(full.images)
+    assert not val.shuffle and train.shuffle
+    torch.manual_seed(123)  # the global seed must not move the split
+    again = cnnlib.fashion_mnist(batch_size=500, device="cpu").val
+    assert torch.equal(again.labels, val.labels) and torch.equal(again.images, val.images)
+    other = cnnlib.fashion_mnist(batch_size=500, device="cpu", split_seed=1).val
+    assert not torch.equal(other.labels, val.labels)
+    small = cnnlib.fashion_mnist(batch_size=50, subset=600, device="cpu", val_size=0.25)
+    assert (len(small.train.labels), len(small.val.labels), len(small.test.labels)) == (450, 150, 600)
+
+
+def test_split_rejects_sizes_that_leave_nothing():
+    batches = TensorBatches(torch.zeros(10, 1, 2, 2, dtype=torch.uint8), torch.arange(10), batch_size=4)
+    rest, val = batches.split(3)
+    assert len(rest.labels) == 7 and len(val.labels) == 3 and rest.batch_size == 4
+    with pytest.raises(ValueError, match="smaller than the training set"):
+        batches.split(10)
+    with pytest.raises(ValueError, match="no validation examples"):
+        batches.split(0)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        batches.split(1.5)
+    with pytest.raises(TypeError, match="val_size"):
+        batches.split("10%")
+    with pytest.raises(ValueError, match="only 600 training examples"):
+        cnnlib.fashion_mnist(subset=600, device="cpu", val_size=5000)
 
 
 def test_missing_data_offline_names_the_variable(monkeypatch, tmp_path):
