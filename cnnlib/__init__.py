@@ -2,16 +2,23 @@
 
 __version__ = "0.1.0"
 
-from . import checks, data, inspect, plot, transfer
-from .data import Splits, data_dir, fashion_mnist, hymenoptera_dir
+from . import augment, checks, data, explain, inspect, plot, transfer
+from .callbacks import BatchTransform, EarlyStopping, LRSchedule
+from .checksums import CorruptDataError
+from .data import Splits, cifar10, data_dir, fashion_mnist, hymenoptera_dir, mnist
 from .device import QUICK, device_name, env_info, get_device, seed_everything
-from .ops.conv import conv_output_size
+from .explain import feature_maps, grad_cam, occlusion, overlay, saliency
 from .inspect import count_params, layer_shapes, receptive_field, summary
-from .plot import plot_history, show_images
-from .train import History, evaluate, fit, init_weights, predict
+from .lr_finder import lr_find
+from .ops.conv import conv_output_size
+from .plot import plot_history, show_feature_maps, show_filters, show_images
+from .train import Callback, FitState, History, evaluate, fit, init_weights, predict
 
 __all__ = [
-    "QUICK", "History", "Splits", "checks", "conv_output_size", "count_params", "data", "data_dir", "device_name", "env_info", "evaluate",
-    "fashion_mnist", "fit", "get_device", "hymenoptera_dir", "init_weights", "inspect", "layer_shapes", "plot",
-    "plot_history", "predict", "receptive_field", "seed_everything", "show_images", "summary", "transfer",
+    "augment", "BatchTransform", "Callback", "checks", "cifar10", "conv_output_size", "CorruptDataError",
+    "count_params", "data", "data_dir", "device_name", "EarlyStopping", "env_info", "evaluate", "explain",
+    "fashion_mnist", "feature_maps", "fit", "FitState", "get_device", "grad_cam", "History", "hymenoptera_dir",
+    "init_weights", "inspect", "layer_shapes", "lr_find", "LRSchedule", "mnist", "occlusion", "overlay", "plot",
+    "plot_history", "predict", "QUICK", "receptive_field", "saliency", "seed_everything", "show_feature_maps",
+    "show_filters", "show_images", "Splits", "summary", "transfer",
 ]

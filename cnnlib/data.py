@@ -1,13 +1,17 @@
 """Datasets for the course: where they live, and batches that keep the accelerator busy.
 
-Small datasets (Fashion-MNIST) are loaded once into tensors on the training device and shuffled there
-each epoch, so training never waits for DataLoader workers. Image folders use a ``DataLoader``.
+Small datasets (Fashion-MNIST, MNIST, CIFAR-10) are checked against their published MD5 sums, loaded once
+into tensors on the training device and shuffled there each epoch, so training never waits for DataLoader
+workers. Image folders use a ``DataLoader``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,12 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from .checksums import check_idx, verify_md5
+
 DATA_ENV = "CNNLIB_DATA"
 
 FASHION_MNIST_CLASSES = (
     "t-shirt", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
 )
+MNIST_CLASSES = tuple(str(digit) for digit in range(10))
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def data_dir() -> Path:
@@ -130,52 +138,93 @@ class Splits(NamedTuple):
 
 
 def _missing_data_message(name: str, root: Path, layout: str, cause: BaseException | None) -> str:
-    return (f"{name} is not under {root} and could not be downloaded"
+    """Say which folder was searched (and why that one), what belongs in it, and how to choose another."""
+    why = f"from ${DATA_ENV}" if os.environ.get(DATA_ENV) else f"the default, as ${DATA_ENV} is not set"
+    return (f"{name} is not under {root} ({why}) and could not be downloaded"
             + (f" ({type(cause).__name__}: {cause})" if cause else "") + ".\n"
-            f"Offline, set the environment variable {DATA_ENV} to a folder laid out as\n{layout}")
+            f"Put the files there, laid out as\n{layout}\n"
+            f"or set the environment variable {DATA_ENV} to another folder laid out the same way.")
 
 
-def _load_fashion_mnist_split(root: Path, train: bool):
-    from torchvision.datasets import FashionMNIST
+# MD5 sums of the decompressed idx files that torchvision extracts from the archives listed, with their own
+# sums, in torchvision.datasets.MNIST.resources and FashionMNIST.resources. CIFAR-10's come straight from
+# torchvision.datasets.CIFAR10 (its sums cover the extracted batch files), filled in on first use.
+MD5: dict[str, dict[str, str]] = {
+    "MNIST": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "FashionMNIST": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
 
-    try:
-        return FashionMNIST(root=str(root), train=train, download=False)
-    except RuntimeError:
-        pass  # not on disk yet: try to download below
-    try:
-        return FashionMNIST(root=str(root), train=train, download=True)
-    except Exception as error:  # no network, no permission, ...
-        layout = (f"  {root}/FashionMNIST/raw/train-images-idx3-ubyte (and train-labels-idx1-ubyte,\n"
-                  "  t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte), as torchvision.datasets.FashionMNIST expects.")
-        raise FileNotFoundError(_missing_data_message("Fashion-MNIST", root, layout, error)) from error
+
+def _md5_sums(dataset: str) -> dict[str, str]:
+    if dataset == "CIFAR10" and dataset not in MD5:
+        from torchvision.datasets import CIFAR10
+
+        MD5[dataset] = {name: md5 for name, md5 in CIFAR10.train_list + CIFAR10.test_list}
+        MD5[dataset][CIFAR10.meta["filename"]] = CIFAR10.meta["md5"]
+    return MD5[dataset]
 
 
-def fashion_mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = None, subset: int | None = None,
-                  device: torch.device | str | None = None, val_size: int | float | None = 1 / 12,
-                  split_seed: int = 0) -> Splits:
-    """Real Fashion-MNIST as ``Splits(train, val, test)``: 1-channel images in [0, 1] on ``device``.
+def _download(root: Path, fetch: Callable[[Path], object], paths: list[str], name: str, layout: str) -> None:
+    """Download with ``fetch(folder)`` into a temporary folder, then move ``paths`` (relative) under ``root``.
 
-    ``val_size`` examples (a count or a fraction; by default 1/12, i.e. 5,000 of the 60,000) are carved out
-    of the training images with a fixed seed, so that choices made on ``val`` never see the test set.
-    ``val_size=None`` keeps all training images and gives ``val=None`` (the old two-way split).
-    ``resize`` upsamples images (e.g. to 224 for AlexNet); ``subset`` keeps only the first ``subset``
-    training and test examples (for quick runs), before the split. The data comes from ``data_dir()``,
-    downloaded there by torchvision when it is missing and the network allows.
+    Only a finished download creates anything under ``root``: offline, nothing is left behind.
     """
+    try:
+        with tempfile.TemporaryDirectory(prefix="cnnlib-download-") as tmp:
+            fetch(Path(tmp))
+            for relative in paths:
+                (root / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(Path(tmp) / relative), str(root / relative))
+    except Exception as error:  # no network, no permission, ...
+        raise FileNotFoundError(_missing_data_message(name, root, layout, error)) from error
+
+
+def _verified_folder(dataset: str, name: str, folder: str, fetch: Callable[[Path], object]) -> Path:
+    """``data_dir()/folder``, holding every file of ``dataset`` with its published MD5 sum.
+
+    Missing files are downloaded first; a file that is there but wrong raises ``CorruptDataError``.
+    """
+    root = data_dir()
+    where, sums = root / folder, _md5_sums(dataset)
+    layout = "\n".join(f"  {where / file}" for file in sums)
+    missing = [f"{folder}/{file}" for file in sums if not (where / file).is_file()]
+    if missing:
+        _download(root, fetch, missing, name, layout)
+    for file, md5 in sums.items():
+        restore = (f"To restore it, delete it and load {name} again online (torchvision downloads a fresh copy), "
+                   f"or copy a good {file} into {where}.")
+        if file.endswith("-ubyte"):
+            check_idx(where / file, restore)
+        verify_md5(where / file, md5, restore)
+    return where
+
+
+def _splits(load: Callable[[bool], tuple[torch.Tensor, torch.Tensor]], classes: tuple[str, ...], batch_size: int,
+            resize: int | tuple[int, int] | None, subset: int | None, device: torch.device | str | None,
+            val_size: int | float | None, split_seed: int) -> Splits:
+    """``Splits`` from ``load(train)``, which gives uint8 images (N, C, H, W) and their labels on the CPU."""
     from .device import get_device
 
     if subset is not None and subset < 1:
         raise ValueError(f"subset must be a positive number of examples, got {subset}")
     device = get_device(device)
-    root = data_dir()
     splits = []
     for train in (True, False):
-        ds = _load_fashion_mnist_split(root, train)
-        images, labels = ds.data, ds.targets
+        images, labels = load(train)
         if subset is not None:
             images, labels = images[:subset], labels[:subset]
-        splits.append(TensorBatches(images.unsqueeze(1).to(device), labels.to(device), batch_size,
-                                    shuffle=train, resize=resize, classes=FASHION_MNIST_CLASSES))
+        splits.append(TensorBatches(images.to(device), labels.to(device), batch_size, shuffle=train,
+                                    resize=resize, classes=classes))
     train_batches, test_batches = splits
     if val_size is None:
         return Splits(train_batches, None, test_batches)
@@ -183,11 +232,89 @@ def fashion_mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = 
     return Splits(train_batches, val_batches, test_batches)
 
 
+def _idx_loader(dataset: str, name: str) -> Callable[[bool], tuple[torch.Tensor, torch.Tensor]]:
+    """``load(train)`` for MNIST or Fashion-MNIST, read by torchvision after the files were verified."""
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, dataset)
+
+    def load(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        _verified_folder(dataset, name, f"{dataset}/raw", lambda tmp: cls(root=str(tmp), train=True, download=True))
+        ds = cls(root=str(data_dir()), train=train, download=False)
+        return ds.data.unsqueeze(1), ds.targets
+
+    return load
+
+
+def fashion_mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = None, subset: int | None = None,
+                  device: torch.device | str | None = None, val_size: int | float | None = 1 / 12,
+                  split_seed: int = 0) -> Splits:
+    """Real Fashion-MNIST as ``Splits(train, val, test)``: 1-channel 28x28 images in [0, 1] on ``device``.
+
+    ``val_size`` examples (a count or a fraction; by default 1/12, i.e. 5,000 of the 60,000) are carved out
+    of the training images with their own seed ``split_seed``, so that choices made on ``val`` never see
+    the test set; ``val_size=None`` gives ``val=None``. ``resize`` upsamples images (e.g. to 224 for
+    AlexNet); ``subset`` keeps only the first ``subset`` training and test examples (for quick runs), before
+    the split. The files come from ``data_dir()``, downloaded there by torchvision when missing and the
+    network allows, and are checked against their published MD5 sums before first use: a bad file raises
+    ``CorruptDataError`` naming it.
+    """
+    return _splits(_idx_loader("FashionMNIST", "Fashion-MNIST"), FASHION_MNIST_CLASSES, batch_size, resize,
+                   subset, device, val_size, split_seed)
+
+
+def mnist(batch_size: int = 256, resize: int | tuple[int, int] | None = None, subset: int | None = None,
+          device: torch.device | str | None = None, val_size: int | float | None = 1 / 12,
+          split_seed: int = 0) -> Splits:
+    """Handwritten digits (MNIST) as ``Splits(train, val, test)``; arguments and checks as for ``fashion_mnist``.
+
+    By default 5,000 of the 60,000 training images (1/12) form ``val``. Needs a network the first time.
+    """
+    return _splits(_idx_loader("MNIST", "MNIST"), MNIST_CLASSES, batch_size, resize, subset, device, val_size,
+                   split_seed)
+
+
+def cifar10(batch_size: int = 256, resize: int | tuple[int, int] | None = None, subset: int | None = None,
+            device: torch.device | str | None = None, val_size: int | float | None = 0.1,
+            split_seed: int = 0) -> Splits:
+    """CIFAR-10 as ``Splits(train, val, test)``: 3-channel 32x32 colour images in [0, 1] on ``device``.
+
+    Arguments and checks as for ``fashion_mnist``; by default 5,000 of the 50,000 training images (1/10)
+    form ``val``. Needs a network the first time.
+    """
+    from torchvision.datasets import CIFAR10
+
+    def load(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        folder = _verified_folder("CIFAR10", "CIFAR-10", CIFAR10.base_folder,
+                                  lambda tmp: CIFAR10(root=str(tmp), train=True, download=True))
+        images, labels = [], []
+        for file, _ in CIFAR10.train_list if train else CIFAR10.test_list:
+            with open(folder / file, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")  # safe: its MD5 sum was checked above
+            images.append(torch.as_tensor(batch["data"], dtype=torch.uint8).reshape(-1, 3, 32, 32))
+            labels += batch["labels"]
+        return torch.cat(images), torch.tensor(labels, dtype=torch.long)
+
+    return _splits(load, CIFAR10_CLASSES, batch_size, resize, subset, device, val_size, split_seed)
+
+
 def _require_image_folder(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no image folder at {path}: expected one sub-folder per class with images inside")
     return path
+
+
+def load_image(path: str):
+    """Open an image as RGB with PIL, like torchvision's default loader, but with errors that name the file."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as file:
+            return Image.open(file).convert("RGB")
+    except Exception as error:  # PIL raises several kinds (OSError, SyntaxError, ...), most without the path
+        raise OSError(f"cannot read the image {path} ({type(error).__name__}: {error}); "
+                      "cnnlib.transfer.audit_image_folder lists every file that will not load") from error
 
 
 def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle: bool = False,
@@ -200,7 +327,7 @@ def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle
 
     from .device import get_device
 
-    dataset = ImageFolder(str(_require_image_folder(path)), transform=transform)
+    dataset = ImageFolder(str(_require_image_folder(path)), transform=transform, loader=load_image)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
@@ -218,17 +345,15 @@ def hymenoptera_dir(download: bool = True) -> Path:
     """
     root = data_dir()
     path = root / "hymenoptera_data"
-    if (path / "train").is_dir() and (path / "val").is_dir():
-        return path
-    error: BaseException | None = None
-    if download:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        try:
-            download_and_extract_archive(HYMENOPTERA_URL, download_root=str(root), remove_finished=True)
-        except Exception as exc:  # no network, no permission, ...
-            error = exc
-    if (path / "train").is_dir() and (path / "val").is_dir():
+    missing = [f"hymenoptera_data/{part}" for part in ("train", "val") if not (path / part).is_dir()]
+    if not missing:
         return path
     layout = f"  {path}/{{train,val}}/{{ants,bees}}/*.jpg  (the PyTorch tutorial's {HYMENOPTERA_URL})"
-    raise FileNotFoundError(_missing_data_message("The ants/bees data set", root, layout, error))
+    if not download:
+        raise FileNotFoundError(_missing_data_message("The ants/bees data set", root, layout, None))
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    _download(root, lambda tmp: download_and_extract_archive(HYMENOPTERA_URL, download_root=str(tmp),
+                                                             remove_finished=True),
+              missing, "The ants/bees data set", layout)
+    return path

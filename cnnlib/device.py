@@ -13,8 +13,22 @@ import torch
 DEVICE_ENV = "CNNLIB_DEVICE"
 QUICK_ENV = "CNNLIB_QUICK"
 
-#: True when ``CNNLIB_QUICK`` is set (to anything but 0/false/no): notebooks then shrink data and epochs.
-QUICK: bool = os.environ.get(QUICK_ENV, "").strip().lower() not in ("", "0", "false", "no")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _env_flag(name: str) -> bool:
+    """The on/off environment variable ``name``: 1/true/yes/on or 0/false/no/off (any case); unset or empty is off."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"the environment variable {name}={os.environ[name]!r} is neither on (1, true, yes, on) "
+                     "nor off (0, false, no, off, or empty)")
+
+
+#: True when ``CNNLIB_QUICK`` is on (1/true/yes/on): notebooks then shrink data and epochs.
+QUICK: bool = _env_flag(QUICK_ENV)
 
 
 def _mps_available() -> bool:

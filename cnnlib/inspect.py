@@ -7,8 +7,11 @@ import copy
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
+from .models._size import window_count
 from .train import _model_device
 
 
@@ -83,7 +86,8 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int], layer: str | N
 
     The feature map is the output of the submodule ``layer`` (e.g. ``"features"``, ``"layer4"``) or of the
     whole model. It is measured, so branches and skip connections are handled: in a copy of the model every
-    weight is positive and max pooling averages instead, so no path can cancel or drop a gradient, and the
+    weight is positive and max pooling (``nn.MaxPool2d`` or ``F.max_pool2d``, dilated or not) averages its
+    window instead, so no path can cancel or drop a gradient, and the
     input pixels with a nonzero gradient of the centre unit are exactly its receptive field.
     """
     shape = tuple(input_shape)
@@ -95,7 +99,8 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int], layer: str | N
     # A tiny input keeps every activation far below where ReLU6 and friends saturate, even after the
     # values have doubled at each of many residual additions.
     x = torch.full(shape[1:], 1e-6, dtype=torch.float64).unsqueeze(0).requires_grad_()
-    fmap = _output_of(probe, layer, x)
+    with _MaxPoolAverages():
+        fmap = _output_of(probe, layer, x)
     where = f"layer {layer!r}" if layer else "the model"
     if fmap.ndim != 4:
         raise ValueError(f"the output of {where} has shape {tuple(fmap.shape)}, not a feature map (N, C, H, W); "
@@ -115,15 +120,51 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int], layer: str | N
     return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
 
 
+class _MaxPoolAverages(TorchFunctionMode):
+    """Inside this mode every 2-D max pooling, module or functional, averages its window instead.
+
+    The window keeps its size, stride, padding, dilation and ceil mode, so the output has the same shape,
+    but the gradient reaches every pixel of the window rather than only the one that won the max.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in ("max_pool2d", "max_pool2d_with_indices"):
+            pooled = _window_mean(*args, **kwargs)
+            wants_indices = name.endswith("indices") or kwargs.get("return_indices") or len(args) > 6 and args[6]
+            return (pooled, func(*args, **kwargs)[1]) if wants_indices else pooled
+        if name in ("adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"):
+            pooled = F.adaptive_avg_pool2d(args[0], args[1] if len(args) > 1 else kwargs["output_size"])
+            wants_indices = name.endswith("indices") or kwargs.get("return_indices") or len(args) > 2 and args[2]
+            return (pooled, func(*args, **kwargs)[1]) if wants_indices else pooled
+        return func(*args, **kwargs)
+
+
+def _window_mean(input: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                 return_indices=False) -> torch.Tensor:
+    """The mean of each (possibly dilated) window that ``F.max_pool2d`` with these arguments would see."""
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v) * (2 if len(v) == 1 else 1)
+
+    k, p, d = pair(kernel_size), pair(padding), pair(dilation)
+    s = pair(stride) if stride not in (None, [], ()) else k
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    extra = []
+    for n, ki, si, pi, di in zip(x.shape[-2:], k, s, p, d):  # pad on the far side for ceil mode's last window
+        out = window_count(n, ki, si, pi, di, ceil_mode)
+        extra.append(max(0, (out - 1) * si + di * (ki - 1) + 1 - (n + 2 * pi)))
+    x = F.pad(x, (p[1], p[1] + extra[1], p[0], p[0] + extra[0]))
+    weight = x.new_full((x.shape[1], 1, *k), 1.0 / (k[0] * k[1]))
+    y = F.conv2d(x, weight, stride=s, dilation=d, groups=x.shape[1])
+    return y if input.ndim == 4 else y.squeeze(0)
+
+
 def _every_path_counts(model: nn.Module) -> nn.Module:
     """A float64 copy in eval mode where every path from input to output carries a positive gradient."""
     probe = copy.deepcopy(model).cpu().double().eval()
-    for name, module in list(probe.named_modules()):
-        if isinstance(module, nn.MaxPool2d):
-            avg = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
-            parent, _, child = name.rpartition(".")
-            setattr(probe.get_submodule(parent) if parent else probe, child, avg)
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+    for module in probe.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.reset_parameters()  # an identity in eval mode
         elif isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
             with torch.no_grad():

@@ -48,22 +48,38 @@ def show_images(images, labels: Sequence[str] | None = None, ncols: int = 8, sca
     return fig
 
 
-def _draw_history(axes, history) -> None:
-    epochs = range(1, len(history) + 1)
+def _draw_history(axes, history, epochs: int | None = None) -> None:
+    """Running training curves (at the progress updates), per-epoch points, validation per epoch, and the
+    learning rate on a second axis when it changed. Accuracy stays on [0, 1] so chance looks like chance."""
     loss_ax, acc_ax = axes
-    loss_ax.clear()
-    acc_ax.clear()
-    loss_ax.plot(epochs, history.train_loss, "o-", label="train loss")
+    lr_ax = getattr(loss_ax, "_lr_axis", None)
+    for ax in (loss_ax, acc_ax, lr_ax):
+        if ax is not None:
+            ax.clear()
+    done = range(1, len(history) + 1)
+    if history.running:
+        pos, loss, acc, lr = zip(*history.running)
+        loss_ax.plot(pos, loss, "-", color="C0", alpha=0.5, label="train loss (running)")
+        acc_ax.plot(pos, acc, "-", color="C0", alpha=0.5, label="train acc (running)")
+        if max(lr) > min(lr):
+            if lr_ax is None:
+                lr_ax = loss_ax._lr_axis = loss_ax.twinx()
+            lr_ax.plot(pos, lr, ":", color="grey", label="learning rate")
+            lr_ax.set_ylabel("learning rate", color="grey")
+            lr_ax.set_ylim(bottom=0)
+    loss_ax.plot(done, history.train_loss, "o", color="C0", label="train loss (epoch)")
+    acc_ax.plot(done, history.train_acc, "o", color="C0", label="train acc (epoch)")
     if history.val_loss:
-        loss_ax.plot(epochs, history.val_loss, "s--", label="test loss")
-    acc_ax.plot(epochs, history.train_acc, "o-", label="train acc")
-    if history.val_acc:
-        acc_ax.plot(epochs, history.val_acc, "s--", label="test acc")
+        loss_ax.plot(done, history.val_loss, "s--", color="C1", label="val loss")
+        acc_ax.plot(done, history.val_acc, "s--", color="C1", label="val acc")
+    acc_ax.set_ylim(0, 1)
+    right = epochs or max([len(history)] + [p for p, *_ in history.running])
     for ax, name in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.set_xlim(0, max(right, 1))
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
 
 
 def plot_history(history, title: str | None = None):
@@ -79,17 +95,18 @@ def plot_history(history, title: str | None = None):
 
 
 class LivePlot:
-    """Training curves redrawn in place after every epoch (used by ``fit`` inside notebooks)."""
+    """Training curves redrawn in place during training (used by ``fit`` inside notebooks)."""
 
-    def __init__(self):
+    def __init__(self, epochs: int | None = None):
         from IPython.display import display
 
+        self.epochs = epochs
         self.fig, self.axes = plt.subplots(1, 2, figsize=(9, 3.2))
         plt.close(self.fig)  # shown through the display handle only, not again at the end of the cell
         self.handle = display(self.fig, display_id=True)
 
     def update(self, history) -> None:
-        _draw_history(self.axes, history)
+        _draw_history(self.axes, history, self.epochs)
         self.fig.tight_layout()
         self.handle.update(self.fig)
 
@@ -120,5 +137,80 @@ def plot_confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, classes: Se
             value = matrix[i, j].item()
             ax.text(j, i, value, ha="center", va="center", fontsize=7,
                     color="white" if value > threshold else "black")
+    fig.tight_layout()
+    return fig
+
+
+def show_filters(conv, ncols: int = 8, scale: float = 0.9, channel: int | None = None, title: str | None = None):
+    """The kernels of a convolution (an ``nn.Conv2d`` or a weight of shape (out, in, kh, kw)); returns the figure.
+
+    All kernels share one colour scale, symmetric around zero and stated in the title. Kernels with three
+    input channels are shown in colour (grey is zero); otherwise input ``channel`` (default 0) in red-blue.
+    """
+    weight = conv.weight if isinstance(conv, torch.nn.Conv2d) else conv
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
+        raise TypeError(f"show_filters needs an nn.Conv2d or a weight of shape (out, in, kh, kw), got "
+                        f"{tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(conv).__name__}")
+    weight = weight.detach().float().cpu().numpy()
+    rgb = weight.shape[1] == 3 and channel is None
+    if not rgb:
+        channel = channel or 0
+        if not 0 <= channel < weight.shape[1]:
+            raise ValueError(f"channel {channel} is out of range: the kernels have {weight.shape[1]} input channels")
+        weight = weight[:, channel]
+    bound = float(np.abs(weight).max()) or 1.0
+    n = weight.shape[0]
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            if rgb:  # -bound -> 0, 0 -> grey, +bound -> 1, the same mapping for every kernel
+                ax.imshow((weight[i].transpose(1, 2, 0) / bound + 1) / 2, interpolation="nearest")
+            else:
+                image = ax.imshow(weight[i], cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
+    what = "RGB, grey = 0" if rgb else f"input channel {channel}, blue < 0 < red"
+    fig.suptitle(f"{title + ': ' if title else ''}{n} kernels {tuple(weight.shape[-2:])}, one colour scale "
+                 f"from {-bound:.3g} to {bound:.3g} ({what})", fontsize=9)
+    if not rgb:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
+    return fig
+
+
+def show_feature_maps(maps, channels: int = 8, image: int = 0, scale: float = 1.2, title: str | None = None):
+    """The first ``channels`` maps of each layer for one image, one row per layer; returns the figure.
+
+    ``maps`` is ``{name: (N, C, H, W) tensor}`` (what ``explain.feature_maps`` returns) or one such tensor.
+    The maps of a row share one colour scale, stated in the row's label.
+    """
+    if isinstance(maps, torch.Tensor):
+        maps = {"": maps}
+    if not maps:
+        raise ValueError("show_feature_maps got no maps")
+    for name, m in maps.items():
+        if not isinstance(m, torch.Tensor) or m.ndim != 4:
+            raise ValueError(f"the maps of {name or 'the layer'!r} must have shape (N, C, H, W), got "
+                             f"{tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__}")
+        if not 0 <= image < m.shape[0]:
+            raise ValueError(f"image {image} is out of range: {name or 'the layer'!r} holds {m.shape[0]} images")
+    ncols = min(channels, max(m.shape[1] for m in maps.values()))
+    fig, axes = plt.subplots(len(maps), ncols, figsize=(ncols * scale + 1.5, len(maps) * scale * 1.1),
+                             squeeze=False)
+    for row, (name, m) in zip(axes, maps.items()):
+        m = m[image, :ncols].detach().float().cpu().numpy()
+        low, high = float(m.min()), float(m.max())
+        for c, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(m):
+                ax.imshow(m[c], cmap="viridis", vmin=low, vmax=high if high > low else low + 1)
+            else:
+                ax.axis("off")
+        shape = "×".join(map(str, maps[name].shape[1:]))
+        row[0].set_ylabel(f"{name}\n{shape}\n{low:.2g} to {high:.2g}", fontsize=8, rotation=0, ha="right",
+                          va="center")
+    fig.suptitle((title + ": " if title else "") + f"first {ncols} channels per layer (C×H×W); "
+                 "colours shared within a row, scale at the left", fontsize=9)
     fig.tight_layout()
     return fig

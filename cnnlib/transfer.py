@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import TensorBatches, _require_image_folder
+from .data import TensorBatches, _require_image_folder, load_image
 
 
 @dataclass
@@ -25,21 +25,26 @@ class ImageFolderAudit:
     counts: dict[str, int] = field(default_factory=dict)   # class -> images ImageFolder loads and PIL can read
     skipped: list[Path] = field(default_factory=list)      # files ImageFolder ignores (extension, outside a class)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # accepted by name, but PIL fails to decode
+    broken_links: list[Path] = field(default_factory=list)  # symbolic links whose target is gone
+    empty_classes: list[str] = field(default_factory=list)  # class folders without one readable image
 
     @property
     def ok(self) -> bool:
-        return not self.skipped and not self.unreadable
+        return not (self.skipped or self.unreadable or self.broken_links or self.empty_classes)
 
     def __str__(self) -> str:
         lines = [f"{self.root}: {sum(self.counts.values())} readable images in {len(self.counts)} classes "
                  + ", ".join(f"{name} {n}" for name, n in self.counts.items())]
         lines += [f"  skipped by ImageFolder: {p.relative_to(self.root)}" for p in self.skipped]
         lines += [f"  unreadable: {p.relative_to(self.root)} ({error})" for p, error in self.unreadable]
+        lines += [f"  broken link: {p.relative_to(self.root)} -> {p.readlink()}" for p in self.broken_links]
+        lines += [f"  empty class folder: {name} (no readable images)" for name in self.empty_classes]
         return "\n".join(lines)
 
 
 def audit_image_folder(path: str | Path) -> ImageFolderAudit:
-    """Check every file under an ImageFolder root: which are skipped by extension and which fail to decode."""
+    """Check every file under an ImageFolder root: which are skipped by extension, which fail to decode,
+    which are links to nothing, and which class folders hold no readable image."""
     from PIL import Image
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -51,6 +56,7 @@ def audit_image_folder(path: str | Path) -> ImageFolderAudit:
     audit.skipped += sorted(p for p in root.iterdir() if p.is_file())  # files outside any class folder
     for class_dir in class_dirs:
         audit.counts[class_dir.name] = 0
+        audit.broken_links += sorted(p for p in class_dir.rglob("*") if p.is_symlink() and not p.exists())
         for file in sorted(p for p in class_dir.rglob("*") if p.is_file()):
             if not file.name.lower().endswith(IMG_EXTENSIONS):
                 audit.skipped.append(file)
@@ -61,6 +67,8 @@ def audit_image_folder(path: str | Path) -> ImageFolderAudit:
                 audit.counts[class_dir.name] += 1
             except Exception as error:  # PIL raises several kinds (OSError, SyntaxError, ...)
                 audit.unreadable.append((file, f"{type(error).__name__}: {error}"))
+        if audit.counts[class_dir.name] == 0:
+            audit.empty_classes.append(class_dir.name)
     return audit
 
 
@@ -81,7 +89,7 @@ def image_folder_tensors(path: str | Path, size: int = 256, batch_size: int = 32
         raise ValueError(f"size must be positive, got {size}")
     path = _require_image_folder(path)
     to_tensor = v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
-    dataset = ImageFolder(str(path), transform=to_tensor)
+    dataset = ImageFolder(str(path), transform=to_tensor, loader=load_image)
     if len(dataset) == 0:
         raise ValueError(f"{path} holds no images that ImageFolder accepts")
     if subset is not None and subset < 1:

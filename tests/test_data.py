@@ -72,17 +72,22 @@ def test_split_rejects_sizes_that_leave_nothing():
         cnnlib.fashion_mnist(subset=600, device="cpu", val_size=5000)
 
 
-def test_missing_data_offline_names_the_variable(monkeypatch, tmp_path):
-    monkeypatch.setenv("CNNLIB_DATA", str(tmp_path / "empty"))
-
-    def no_network(*args, **kwargs):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr("torchvision.datasets.utils.download_and_extract_archive", no_network)
-    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_network)
-    with pytest.raises(FileNotFoundError, match="CNNLIB_DATA") as error:
-        cnnlib.fashion_mnist()
-    assert "FashionMNIST/raw/train-images-idx3-ubyte" in str(error.value)
+@pytest.mark.parametrize("configured", [True, False])
+def test_missing_data_message_shows_the_layout_under_the_folder_used(monkeypatch, tmp_path, configured):
+    if configured:
+        monkeypatch.setenv("CNNLIB_DATA", str(tmp_path / "mine"))
+    else:
+        monkeypatch.delenv("CNNLIB_DATA", raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path))
+    root = cnnlib.data_dir()
+    monkeypatch.setattr("torchvision.datasets.utils.download_and_extract_archive",
+                        lambda *args, **kwargs: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(FileNotFoundError) as error:
+        cnnlib.data.hymenoptera_dir()
+    message = str(error.value)
+    assert f"not under {root} (" in message and "OSError: offline" in message
+    assert f"{root}/hymenoptera_data/{{train,val}}/{{ants,bees}}/*.jpg" in message
+    assert ("from $CNNLIB_DATA" if configured else "$CNNLIB_DATA is not set") in message
 
 
 def test_bad_arguments_are_rejected():

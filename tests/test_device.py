@@ -62,3 +62,35 @@ def test_env_info_reports_versions_device_data_and_quick_mode(capsys, monkeypatc
     assert info["quick mode"] in ("on", "off")
     for key in ("python", "torchvision", "device", "device name"):
         assert key in info and info[key] in printed
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("TRUE", True), ("yes", True), (" On ", True),
+                                             ("0", False), ("False", False), ("no", False), ("OFF", False),
+                                             ("", False)])
+def test_quick_flag_parses_on_and_off_words(monkeypatch, value, expected):
+    monkeypatch.setenv("CNNLIB_QUICK", value)
+    assert device_module._env_flag("CNNLIB_QUICK") is expected
+
+
+def test_quick_flag_unset_is_off_and_other_words_are_errors(monkeypatch):
+    monkeypatch.delenv("CNNLIB_QUICK", raising=False)
+    assert device_module._env_flag("CNNLIB_QUICK") is False
+    for value in ("2", "quick", "enabled"):
+        monkeypatch.setenv("CNNLIB_QUICK", value)
+        with pytest.raises(ValueError, match=f"CNNLIB_QUICK='{value}'"):
+            device_module._env_flag("CNNLIB_QUICK")
+
+
+def test_quick_off_really_is_off_on_import(monkeypatch):
+    """``CNNLIB_QUICK=off`` used to turn quick mode on; a word that is neither stops the import."""
+    import importlib
+
+    try:
+        monkeypatch.setenv("CNNLIB_QUICK", "off")
+        assert importlib.reload(device_module).QUICK is False
+        monkeypatch.setenv("CNNLIB_QUICK", "sometimes")
+        with pytest.raises(ValueError, match="CNNLIB_QUICK='sometimes'"):
+            importlib.reload(device_module)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(device_module)

@@ -68,13 +68,46 @@ def test_receptive_field_matches_the_recurrence_on_random_stacks():
                                         for lo, hi in ((1, 6), (1, 3), (1, 3)))
             layers.append((kernel, stride, dilation))
             if torch.rand(1, generator=g) < 0.3:
-                modules.append(nn.MaxPool2d(kernel, stride, dilation=1) if dilation == 1 else
-                               nn.Conv2d(2, 2, kernel, stride, dilation=dilation))
+                modules.append(nn.MaxPool2d(kernel, stride, dilation=dilation))
             else:
                 modules += [nn.Conv2d(2, 2, kernel, stride, dilation=dilation), nn.ReLU()]
         size = _recurrence(layers)
         measured = cnnlib.inspect.receptive_field(nn.Sequential(*modules), (2, 3 * size + 8, 3 * size + 8))
         assert measured == (size, size), layers
+
+
+class FunctionalPooling(nn.Module):
+    """Two 3x3 convolutions and a 2x2 max pooling called as a function, not held as a module."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)
+
+    def forward(self, x):
+        return torch.nn.functional.max_pool2d(self.conv2(self.conv1(x)), 2)
+
+
+def test_receptive_field_of_dilated_and_functional_max_pooling():
+    dilated = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2, dilation=3))
+    assert cnnlib.inspect.receptive_field(dilated, (1, 16, 16)) == (6, 6)  # 3 + (2 - 1) * 3
+    assert cnnlib.inspect.receptive_field(FunctionalPooling(), (1, 16, 16)) == (6, 6)  # 3 + 2 + 1
+    # torch.max_pool2d and adaptive max pooling must not pick a single winner either
+    assert cnnlib.inspect.receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3), nn.AdaptiveMaxPool2d(3)),
+                                          (1, 14, 14)) == (6, 6)  # windows of 14 / 3 -> 4 or 5 pixels
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, ceil_mode, size", [
+    (3, 2, 1, 1, True, 10), (2, None, 0, 3, False, 11), ((3, 2), (1, 2), (1, 0), (2, 1), True, 9),
+    (3, 2, 0, 1, True, 7), (5, 3, 2, 2, True, 13)])
+def test_probe_pooling_keeps_the_shape_of_max_pooling(kernel, stride, padding, dilation, ceil_mode, size):
+    from cnnlib.inspect import _MaxPoolAverages
+
+    x = torch.randn(2, 3, size, size + 1, dtype=torch.float64)
+    pool = nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    with _MaxPoolAverages():
+        averaged = pool(x)
+    assert averaged.shape == pool(x).shape
+    assert not torch.equal(averaged, pool(x))  # a mean, not the max
 
 
 def test_receptive_field_of_torchvision_models_with_branches_and_skips():

@@ -192,3 +192,22 @@ def test_wrong_input_channels_is_a_clear_error(model):
         model(torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match="expects input"):
         model(torch.rand(1, 32, 32))
+
+
+@pytest.mark.parametrize("build, name", [(lambda: googlenet(1, 10), "GoogLeNet"),
+                                         (lambda: densenet("densenet-fashion-mnist", 1, 10), "DenseNet")])
+def test_too_small_input_fails_early_with_the_smallest_size(build, name):
+    model = build().eval()
+    n = model.min_input_size
+    with pytest.raises(ValueError, match=f"{name} needs images of at least {n}x{n} pixels.*got 8x8"):
+        model(torch.zeros(1, 1, 8, 8))
+    assert model(torch.zeros(1, 1, n, n)).shape == (1, 10)  # the smallest size works ...
+    model.min_input_size = 1
+    with pytest.raises(RuntimeError):  # ... and one pixel less really is too small for torch
+        model(torch.zeros(1, 1, n - 1, n - 1))
+
+
+def test_densenet_compression_that_keeps_no_channels_fails_at_configuration():
+    with pytest.raises(ValueError, match=r"compression=0.01 keeps none of the 16 channels after dense block 1"):
+        DenseNetConfig(growth_rate=4, block_layers=(2, 2), stem_channels=8, compression=0.01)
+    assert DenseNetConfig(growth_rate=4, block_layers=(2, 2), stem_channels=8, compression=0.1)  # 1 channel is kept

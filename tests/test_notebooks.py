@@ -2,6 +2,7 @@
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,20 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def cells(path: Path) -> list[dict]:
     return json.loads(path.read_text())["cells"]
+
+
+def committed_cells(path: Path, root: Path = ROOT) -> list[dict]:
+    """The cells git holds for ``path``: its staged version, i.e. what is or will be committed.
+
+    Outputs that JupyterLab autosaves into a learner's working copy therefore do not count. A notebook git
+    does not know yet (or a copy outside git) is read from the file itself.
+    """
+    try:
+        shown = subprocess.run(["git", "show", f":{path.relative_to(root).as_posix()}"], cwd=root,
+                               capture_output=True, text=True, check=True)
+        return json.loads(shown.stdout)["cells"]
+    except (OSError, subprocess.CalledProcessError):
+        return cells(path)
 
 
 def source(cell: dict) -> str:
@@ -48,7 +63,7 @@ def checked(cell: dict) -> bool:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_unchecked_outputs(path):
-    for cell in cells(path):
+    for cell in committed_cells(path):
         if cell["cell_type"] == "code" and cell["outputs"]:
             assert checked(cell), f"unchecked output in: {source(cell)[:60]!r}"
 
@@ -70,6 +85,28 @@ def test_check_comments_become_tags():
     nbtool.move_check_comments(nb)
     assert nb.cells[0].source == "print(1)" and nb.cells[0].metadata["tags"] == [nbtool.CHECK_TAG]
     assert "tags" not in nb.cells[1].metadata
+
+
+def test_outputs_saved_in_the_working_copy_do_not_count_until_staged(tmp_path):
+    """A learner who runs a chapter in JupyterLab (which autosaves outputs) must not break the tests."""
+    import nbformat
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    path = tmp_path / "chapter.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nbformat.write(notebook, path)
+    git("add", "chapter.ipynb")
+    notebook.cells[0].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nbformat.write(notebook, path)  # what JupyterLab's autosave does
+    assert committed_cells(path, tmp_path)[0]["outputs"] == [] and cells(path)[0]["outputs"]
+    git("add", "chapter.ipynb")  # staging the outputs is what the check must catch
+    assert committed_cells(path, tmp_path)[0]["outputs"]
+    untracked = tmp_path / "new.ipynb"
+    nbformat.write(notebook, untracked)
+    assert committed_cells(untracked, tmp_path)[0]["outputs"]  # not in git yet: the file is checked
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -128,3 +128,25 @@ def test_conv_output_size_errors():
         conv_output_size(5.0, 3)
     with pytest.raises(ValueError, match="kernel must be an int"):
         conv_output_size(5, True)
+
+
+def test_corr2d_on_integers_does_not_overflow():
+    X = torch.full((3, 3), 200, dtype=torch.uint8)
+    K = torch.tensor([[1, 1], [1, 1]], dtype=torch.uint8)
+    Y = corr2d(X, K)
+    assert Y.dtype == torch.int64 and Y.tolist() == [[800, 800], [800, 800]]  # uint8 would wrap to 32
+    assert torch.equal(corr2d(X.bool(), K.bool()), torch.full((2, 2), 4))
+    torch.testing.assert_close(corr2d(X.float(), K.float()), Y.float())
+    Xs = torch.full((2, 3, 3), 200, dtype=torch.uint8)
+    assert corr2d_multi_in(Xs, Xs[:, :2, :2]).tolist() == [[320_000] * 2] * 2  # 2 channels x 4 taps x 200 x 200
+
+
+def test_empty_kernels_and_channels_are_refused():
+    with pytest.raises(ValueError, match="empty"):
+        corr2d(torch.ones(3, 3), torch.ones(0, 0))
+    with pytest.raises(ValueError, match="empty"):
+        corr2d(torch.ones(3, 3), torch.ones(2, 0))
+    with pytest.raises(ValueError, match="no channels"):
+        corr2d_multi_in(torch.ones(0, 3, 3), torch.ones(0, 2, 2))
+    with pytest.raises(ValueError, match="no output channels"):
+        corr2d_multi_in_out(torch.ones(1, 3, 3), torch.ones(0, 1, 2, 2))

@@ -66,7 +66,7 @@ def test_function_matches_torch_in_eval(seed):
 def test_running_variance_uses_unbiased_estimate():
     X = torch.tensor([[0.0], [2.0]])  # mean 1, biased variance 1, unbiased variance 2
     Y, new_mean, new_var = batch_norm(X, torch.ones(1), torch.zeros(1), torch.zeros(1), torch.ones(1),
-                                      eps=0.0, momentum=1.0)
+                                      eps=1e-12, momentum=1.0)  # 1 + 1e-12 rounds to 1 in float32
     assert Y.flatten().tolist() == [-1.0, 1.0]  # normalised with the biased variance
     assert new_mean.item() == 1.0 and new_var.item() == 2.0
 
@@ -125,7 +125,7 @@ def test_state_dict_round_trip_with_torch(tmp_path):
     torch.save(ref.state_dict(), tmp_path / "torch_bn.pt")
 
     ours = BatchNorm(4)
-    ours.load_state_dict(torch.load(tmp_path / "torch_bn.pt"))  # strict: same names and shapes
+    ours.load_state_dict(torch.load(tmp_path / "torch_bn.pt", weights_only=True))  # strict: same names and shapes
     assert ours.state_dict().keys() == ref.state_dict().keys()
     X = torch.randn(5, 4, 2, 2)
     ours.eval(), ref.eval()
@@ -136,7 +136,7 @@ def test_state_dict_round_trip_with_torch(tmp_path):
     ours(torch.randn(6, 4, 3, 3) * 2)
     torch.save(ours.state_dict(), tmp_path / "ours_bn.pt")
     back = nn.BatchNorm2d(4)
-    back.load_state_dict(torch.load(tmp_path / "ours_bn.pt"))
+    back.load_state_dict(torch.load(tmp_path / "ours_bn.pt", weights_only=True))
     for name, value in ours.state_dict().items():
         assert torch.equal(back.state_dict()[name], value), name
     back.eval(), ours.eval()
@@ -184,3 +184,12 @@ def test_bad_settings_raise():
             BatchNorm(bad)
     with pytest.raises(ValueError, match="momentum"):
         BatchNorm(3, momentum=None)
+
+
+@pytest.mark.parametrize("eps", [0.0, float("nan"), float("inf"), -1e-5])
+def test_eps_must_be_positive_and_finite(eps):
+    ones, zeros = torch.ones(3), torch.zeros(3)
+    with pytest.raises(ValueError, match="eps must be a positive, finite number"):
+        batch_norm(torch.randn(4, 3), ones, zeros, zeros, ones, eps=eps)
+    with pytest.raises(ValueError, match="eps must be a positive, finite number"):
+        BatchNorm(3, eps=eps)

@@ -65,3 +65,52 @@ def test_confusion_matrix_counts_pairs():
     assert plot_confusion_matrix(preds, labels, ["a", "b", "c"]).axes
     with pytest.raises(ValueError, match="differ in shape"):
         confusion_matrix(preds[:2], labels, 3)
+
+
+def test_show_filters_shares_one_stated_scale():
+    conv = torch.nn.Conv2d(3, 10, 5)
+    fig = cnnlib.show_filters(conv, ncols=4)
+    bound = conv.weight.abs().max().item()
+    assert f"from {-bound:.3g} to {bound:.3g}" in fig._suptitle.get_text() and "RGB, grey = 0" in fig._suptitle.get_text()
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(shown) == 10 and all(0 <= a.min() and a.max() <= 1 for a in shown)
+    assert any(a.max() == pytest.approx(1.0) or a.min() == pytest.approx(0.0) for a in shown)  # the largest weight
+
+
+def test_show_filters_one_channel_uses_a_symmetric_colour_bar():
+    weight = torch.randn(6, 2, 3, 3)
+    fig = cnnlib.show_filters(weight, channel=1)
+    limits = [ax.images[0].get_clim() for ax in fig.axes if ax.images]
+    bound = weight[:, 1].abs().max().item()
+    assert len(limits) == 6 and all(lim == pytest.approx((-bound, bound)) for lim in limits)
+    assert len(fig.axes) == 7  # the six kernels and one colour bar
+    assert "input channel 1" in fig._suptitle.get_text()
+
+
+def test_show_filters_rejects_bad_input():
+    with pytest.raises(TypeError, match="nn.Conv2d or a weight"):
+        cnnlib.show_filters(torch.nn.Linear(3, 4))
+    with pytest.raises(ValueError, match="channel 2 is out of range"):
+        cnnlib.show_filters(torch.randn(4, 2, 3, 3), channel=2)
+
+
+def test_show_feature_maps_one_row_per_layer_with_a_shared_scale():
+    maps = {"conv1": torch.rand(2, 12, 8, 8), "conv2": 5 * torch.rand(2, 4, 4, 4)}
+    fig = cnnlib.show_feature_maps(maps, channels=6, image=1)
+    axes = [ax for ax in fig.axes]
+    assert len(axes) == 12
+    first_row = {ax.images[0].get_clim() for ax in axes[:6]}
+    low, high = maps["conv1"][1, :6].min().item(), maps["conv1"][1, :6].max().item()
+    assert first_row == {(low, high)}
+    assert "12×8×8" in axes[0].get_ylabel() and "4×4×4" in axes[6].get_ylabel()
+    assert sum(bool(ax.images) for ax in axes[6:]) == 4  # conv2 has only four channels
+    assert len(cnnlib.show_feature_maps(torch.rand(1, 3, 4, 4)).axes) == 3
+
+
+def test_show_feature_maps_rejects_bad_input():
+    with pytest.raises(ValueError, match="no maps"):
+        cnnlib.show_feature_maps({})
+    with pytest.raises(ValueError, match=r"must have shape \(N, C, H, W\)"):
+        cnnlib.show_feature_maps({"x": torch.rand(3, 4, 4)})
+    with pytest.raises(ValueError, match="image 2 is out of range"):
+        cnnlib.show_feature_maps(torch.rand(2, 3, 4, 4), image=2)

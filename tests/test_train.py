@@ -17,7 +17,7 @@ def test_fit_learns_an_easy_problem_and_records_history(tiny_model, tiny_batches
     assert history.val_acc[-1] > 0.9  # three brightness levels are easy to tell apart
     assert all(rate > 0 for rate in history.examples_per_sec)
     final = capsys.readouterr().out.strip().splitlines()[-1]
-    assert final.startswith("loss ") and "test acc" in final and "examples/sec on CPU" in final
+    assert final.startswith("loss ") and "val acc" in final and "examples/sec on CPU" in final
 
 
 def test_fit_history_matches_evaluate(tiny_model, tiny_batches):

@@ -41,6 +41,32 @@ def test_audit_finds_skipped_and_unreadable_files(messy_folder):
     assert "5 readable images in 2 classes" in text and "ants/placeholder.gif" in text and "bees/broken.jpg" in text
 
 
+def test_audit_finds_empty_class_folders_and_broken_links(tmp_path):
+    _write_images(tmp_path / "ants", 2)
+    (tmp_path / "bees").mkdir()  # ImageFolder would stop on it: "Found no valid file for the classes bees"
+    (tmp_path / "wasps").mkdir()
+    (tmp_path / "wasps" / "notes.txt").write_text("no images here either")
+    (tmp_path / "ants" / "gone.jpg").symlink_to(tmp_path / "elsewhere" / "gone.jpg")
+    audit = audit_image_folder(tmp_path)
+    assert audit.counts == {"ants": 2, "bees": 0, "wasps": 0} and not audit.ok
+    assert audit.empty_classes == ["bees", "wasps"]
+    assert [p.name for p in audit.broken_links] == ["gone.jpg"]
+    text = str(audit)
+    assert "empty class folder: bees" in text and "broken link: ants/gone.jpg ->" in text
+
+
+def test_loaders_name_the_file_that_fails_to_decode(tmp_path):
+    from torchvision import transforms
+
+    _write_images(tmp_path / "ants", 2)
+    (tmp_path / "ants" / "truncated.jpg").write_bytes((tmp_path / "ants" / "0.jpg").read_bytes()[:200])
+    loader = cnnlib.data.image_folder(tmp_path, transform=transforms.ToTensor(), batch_size=8, num_workers=0)
+    with pytest.raises(OSError, match=r"cannot read the image .*ants/truncated\.jpg"):
+        next(iter(loader))
+    with pytest.raises(OSError, match=r"cannot read the image .*ants/truncated\.jpg"):
+        image_folder_tensors(tmp_path, size=16)
+
+
 def test_audit_of_a_clean_folder_is_ok(tmp_path):
     _write_images(tmp_path / "a", 2)
     audit = audit_image_folder(tmp_path)

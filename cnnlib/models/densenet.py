@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ._config import resolve_config
+from ._size import check_input, smallest_input
 
 
 class DenseLayer(nn.Module):
@@ -84,6 +85,13 @@ class DenseNetConfig:
             raise ValueError(f"compression must be in (0, 1], got {self.compression}")
         if self.bottleneck_width is not None and self.bottleneck_width < 1:
             raise ValueError(f"bottleneck_width must be positive or None, got {self.bottleneck_width}")
+        channels = self.stem_channels
+        for i, num_layers in enumerate(self.block_layers[:-1], 1):
+            channels += num_layers * self.growth_rate
+            if int(channels * self.compression) < 1:
+                raise ValueError(f"compression={self.compression} keeps none of the {channels} channels after dense "
+                                 f"block {i} (int({channels} * {self.compression}) = 0): use a larger compression")
+            channels = int(channels * self.compression)
 
 
 CONFIGS: dict[str, DenseNetConfig] = {
@@ -118,10 +126,11 @@ class DenseNet(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
                                   nn.Flatten(), nn.Linear(channels, num_classes))
         self.out_channels = channels
+        pools = [self.stem[0], self.stem[3]] + [getattr(self, f"transition{i}")[3] for i in range(1, self.num_blocks)]
+        self.min_input_size = smallest_input(pools)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"DenseNet expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        check_input(x, "DenseNet", self.in_channels, self.min_input_size)
         x = self.stem(x)
         for i in range(1, self.num_blocks + 1):
             x = getattr(self, f"dense{i}")(x)

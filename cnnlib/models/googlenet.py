@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ._config import resolve_config
+from ._size import check_input, smallest_input
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,11 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(variant.dropout)
         self.fc = nn.Linear(1024, num_classes)
+        self.min_input_size = smallest_input([self.conv1[0], self.maxpool1, self.maxpool2, self.maxpool3,
+                                              self.maxpool4])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"GoogLeNet expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        check_input(x, "GoogLeNet", self.in_channels, self.min_input_size)
         x = self.maxpool1(self.conv1(x))
         x = self.maxpool2(self.norm2(self.conv3(self.conv2(self.norm1(x)))))
         x = self.maxpool3(self.inception3b(self.inception3a(x)))

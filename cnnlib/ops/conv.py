@@ -30,14 +30,27 @@ def _pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
     return pair
 
 
+def _result_dtype(X: torch.Tensor, K: torch.Tensor) -> torch.dtype:
+    """Floats keep their type; integers and booleans are summed as int64, so uint8 images cannot overflow."""
+    dtype = torch.result_type(X, K)
+    return dtype if dtype.is_floating_point or dtype.is_complex else torch.int64
+
+
 def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """Valid 2-D cross-correlation of an (H, W) input with an (h, w) kernel: an (H-h+1, W-w+1) output."""
+    """Valid 2-D cross-correlation of an (H, W) input with an (h, w) kernel: an (H-h+1, W-w+1) output.
+
+    Integer inputs give an int64 result (a uint8 product would wrap around at 256).
+    """
     _check_tensor(X, "X", 2, "(H, W)")
     _check_tensor(K, "K", 2, "(h, w)")
     h, w = K.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"the kernel {tuple(K.shape)} is empty: it needs at least one row and one column")
     if h > X.shape[0] or w > X.shape[1]:
         raise ValueError(f"the kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
-    Y = torch.zeros(X.shape[0] - h + 1, X.shape[1] - w + 1, dtype=torch.result_type(X, K), device=X.device)
+    dtype = _result_dtype(X, K)
+    X, K = X.to(dtype), K.to(dtype)
+    Y = torch.zeros(X.shape[0] - h + 1, X.shape[1] - w + 1, dtype=dtype, device=X.device)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
@@ -50,6 +63,8 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     _check_tensor(K, "K", 3, "(C, h, w)")
     if X.shape[0] != K.shape[0]:
         raise ValueError(f"X has {X.shape[0]} channels but K has {K.shape[0]}: they must match")
+    if X.shape[0] == 0:
+        raise ValueError(f"X {tuple(X.shape)} has no channels: there is nothing to cross-correlate")
     return sum(corr2d(x, k) for x, k in zip(X, K))
 
 
@@ -57,6 +72,8 @@ def corr2d_multi_in_out(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Cross-correlate a (C, H, W) input with an (O, C, h, w) kernel: one (H', W') map per output channel."""
     _check_tensor(X, "X", 3, "(C, H, W)")
     _check_tensor(K, "K", 4, "(O, C, h, w)")
+    if K.shape[0] == 0:
+        raise ValueError(f"K {tuple(K.shape)} has no output channels")
     return torch.stack([corr2d_multi_in(X, k) for k in K])
 
 

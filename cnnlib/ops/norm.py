@@ -11,6 +11,8 @@ swapped with them through ``state_dict``:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -21,8 +23,9 @@ def _check_momentum(momentum: float) -> None:
 
 
 def _check_eps(eps: float) -> None:
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
-        raise ValueError(f"eps must be a non-negative number, got {eps!r}")
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 < eps < math.inf:
+        raise ValueError(f"eps must be a positive, finite number (it keeps the division by the standard "
+                         f"deviation away from zero), got {eps!r}")
 
 
 def batch_norm(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, moving_mean: torch.Tensor,

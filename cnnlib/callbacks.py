@@ -1,0 +1,134 @@
+"""Ready-made ``Callback``s for ``fit``: learning-rate schedules, batch transforms, early stopping, the live plot.
+
+Each one is a few lines around one hook of ``cnnlib.train.Callback``; write your own the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .train import Callback, FitState
+
+
+def schedule_length(scheduler) -> int | None:
+    """How many ``step()`` calls a torch LR scheduler is defined for, or ``None`` if it never ends.
+
+    A one-cycle schedule raises after its ``total_steps``; a cosine schedule climbs back up after ``T_max``;
+    a polynomial one stays at zero after ``total_iters``: each must last as long as training.
+    """
+    from torch.optim import lr_scheduler as s
+
+    if isinstance(scheduler, s.OneCycleLR):
+        return scheduler.total_steps
+    if isinstance(scheduler, (s.CosineAnnealingLR,)):
+        return scheduler.T_max
+    if isinstance(scheduler, s.PolynomialLR):
+        return scheduler.total_iters
+    if isinstance(scheduler, s.SequentialLR):
+        last = schedule_length(scheduler._schedulers[-1])
+        return None if last is None else scheduler._milestones[-1] + last
+    return None
+
+
+class LRSchedule(Callback):
+    """Step a torch LR scheduler after every optimisation step (``per="step"``) or every epoch.
+
+    Per step is what warm-up, cosine and one-cycle schedules need: the learning rate moves smoothly
+    within an epoch. ``lrs`` records the learning rate each step (or epoch) trained with.
+    """
+
+    def __init__(self, scheduler, per: str = "step"):
+        if per not in ("step", "epoch"):
+            raise ValueError(f"per must be 'step' or 'epoch', got {per!r}")
+        self.scheduler, self.per = scheduler, per
+        self.lrs: list[float] = []
+
+    def on_fit_start(self, state: FitState) -> None:
+        if self.scheduler.optimizer is not state.optimizer:
+            raise ValueError("the scheduler was built for another optimizer than the one fit trains with")
+        length = schedule_length(self.scheduler)
+        if self.per == "step" and state.steps_per_epoch is None and length is not None:
+            raise ValueError("a per-step schedule of fixed length needs training data with a len()")
+        needed = state.epochs * (state.steps_per_epoch or 0) if self.per == "step" else state.epochs
+        done = self.scheduler.last_epoch  # steps already taken (0 for a new scheduler)
+        if length is not None and length - done < needed:
+            raise ValueError(
+                f"the scheduler ends after {length} {self.per}s but training needs {needed} more "
+                f"({state.epochs} epochs" + (f" x {state.steps_per_epoch} steps" if self.per == "step" else "")
+                + "): build it with total_steps / T_max = epochs * len(train)")
+
+    def _step(self) -> None:
+        self.lrs.append(float(self.scheduler.optimizer.param_groups[0]["lr"]))
+        self.scheduler.step()
+
+    def on_step_end(self, state: FitState) -> None:
+        if self.per == "step":
+            self._step()
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if self.per == "epoch":
+            self._step()
+
+
+class BatchTransform(Callback):
+    """Apply ``transform(X, y) -> (X, y)`` to every training batch on the device (augmentation, mixup).
+
+    Validation batches are left alone: ``fit`` calls this hook only for training batches.
+    """
+
+    def __init__(self, transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]):
+        if not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.transform = transform
+
+    def on_batch(self, state: FitState, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(X, y)
+
+
+class EarlyStopping(Callback):
+    """Stop when the validation accuracy has not improved for ``patience`` epochs; keep the best weights.
+
+    At the end the model holds the weights of the best epoch (by validation accuracy), ``best_epoch``
+    says which one it was (counted from 1).
+    """
+
+    def __init__(self, patience: int = 3, restore_best: bool = True):
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1, got {patience}")
+        self.patience, self.restore_best = patience, restore_best
+        self.best_acc, self.best_epoch, self.best_state = -1.0, 0, None
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if not state.history.val_acc:
+            raise ValueError("EarlyStopping needs validation data: pass val= to fit")
+        acc, epoch = state.history.val_acc[-1], len(state.history)
+        if acc > self.best_acc:
+            self.best_acc, self.best_epoch = acc, epoch
+            self.best_state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        elif epoch - self.best_epoch >= self.patience:
+            state.stop = True
+
+    def on_fit_end(self, state: FitState) -> None:
+        if self.restore_best and self.best_state is not None:
+            state.model.load_state_dict(self.best_state)
+
+
+class LivePlotter(Callback):
+    """Redraw the loss and accuracy curves in the notebook at every progress update and epoch end."""
+
+    def on_fit_start(self, state: FitState) -> None:
+        from .plot import LivePlot
+
+        self.plot = LivePlot(epochs=state.epochs)
+
+    def on_update(self, state: FitState) -> None:
+        self.plot.update(state.history)
+
+    def on_epoch_end(self, state: FitState) -> None:
+        self.plot.update(state.history)
+
+    def on_fit_end(self, state: FitState) -> None:
+        if hasattr(self, "plot"):
+            self.plot.close()

@@ -1,0 +1,105 @@
+"""Every link in the notebooks and the Markdown files stays inside the repository and names a file that exists.
+
+A learner has the repository, not the machines it was written on: a link to ``../shared`` or to an absolute
+path works for the authors only. Links into the repository by its GitHub or Colab address must name a
+path that exists here.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cnnlib._course import BRANCH, REPO_URL  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MARKDOWN = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")  # [text](target "title")
+HTML = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
+CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)  # code is shown, not followed
+REPO_ADDRESSES = [f"{REPO_URL}/blob/{BRANCH}/", f"{REPO_URL}/tree/{BRANCH}/", f"{REPO_URL}/raw/{BRANCH}/",
+                  f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}"
+                  f"/blob/{BRANCH}/"]
+
+
+def links(markdown: str) -> list[str]:
+    """The targets of Markdown and HTML links in ``markdown``, leaving out code spans and blocks."""
+    text = CODE.sub("", markdown)
+    return LINK.findall(text) + HTML.findall(text)
+
+
+def link_problem(target: str, source: Path) -> str | None:
+    """Why ``target``, linked from the file ``source``, would not work for a learner; None if it would."""
+    address = target.split("#", 1)[0].split("?", 1)[0]
+    for prefix in REPO_ADDRESSES:
+        if address.startswith(prefix):
+            path = ROOT / unquote(address.removeprefix(prefix))
+            return None if path.exists() else f"{target}: no {path.relative_to(ROOT)} in the repository"
+    if re.match(r"^[a-z][a-z0-9+.-]*:", address, re.I):
+        return f"{target}: a local file address" if address.lower().startswith("file:") else None
+    if not address:
+        return None  # a link to an anchor on the same page
+    if address.startswith(("/", "~")):
+        return f"{target}: an absolute path, outside the repository"
+    path = (source.parent / unquote(address)).resolve()
+    if not path.is_relative_to(ROOT):
+        return f"{target}: outside the repository"
+    return None if path.exists() else f"{target}: no such file in the repository"
+
+
+def markdown_of(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text())["cells"]
+        return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return path.read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_stay_inside_the_repository(path):
+    problems = [p for t in links(markdown_of(path)) if (p := link_problem(t, path))]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + [ROOT / "README.md"], ids=lambda p: p.name)
+def test_no_pointer_to_the_authors_shared_folder(path):
+    assert "../shared" not in markdown_of(path), "what a learner must see lives in the repository (docs/)"
+
+
+def test_the_published_results_are_in_the_repository():
+    text = (ROOT / "docs" / "published-results.md").read_text()
+    assert "Dive into Deep Learning" in text and "0.779–0.821" in text
+    # chapters 4 to 14 put published figures next to their own
+    missing = [p.name for p in NOTEBOOKS if "04" <= p.name[:2] <= "14" and "published-results.md" not in markdown_of(p)]
+    assert not missing, f"quote published figures with a link to docs/published-results.md: {missing}"
+
+
+def test_the_link_checker_catches_what_breaks():
+    readme = ROOT / "README.md"
+    notebook = ROOT / "notebooks" / "04_lenet.ipynb"
+    assert links("see [a](x.md), ![b](img.png \"t\"), `[c](in-code.md)` and <img src=\"d.svg\">") == \
+        ["x.md", "img.png", "d.svg"]
+    assert link_problem("docs/published-results.md", readme) is None
+    assert link_problem("../docs/published-results.md#sources", notebook) is None
+    assert link_problem(f"{REPO_URL}/blob/{BRANCH}/docs/published-results.md", notebook) is None
+    assert link_problem("https://pytorch.org/docs", readme) is None and link_problem("#results", readme) is None
+    assert "outside" in link_problem("../shared/reference/published-results.md", readme)
+    assert "outside" in link_problem("../../shared/data", notebook)
+    assert "absolute" in link_problem("/work/shared/reference/published-results.md", readme)
+    assert "local file" in link_problem("file:///work/shared/x.md", readme)
+    assert "no such file" in link_problem("docs/missing.md", readme)
+    assert "no docs/missing.md" in link_problem(f"{REPO_URL}/blob/{BRANCH}/docs/missing.md", notebook)
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if "01" <= p.name[:2] <= "14"], ids=lambda p: p.name)
+def test_chapters_end_with_a_reference_list(path):
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"]
+    references = "".join(cells[-1]["source"])
+    assert references.startswith("## References"), "end the chapter with a '## References' cell"
+    assert re.search(r"^- .+\((19|20)\d\d\)\.", references, re.M), "authors (year). title. venue."
