@@ -146,6 +146,11 @@ class watching_calls:
         sys.setprofile(self._previous)
 
 
+def _forbidden(name: str, called: str, number: int, total: int) -> AssertionError:
+    return AssertionError(f"{name} calls {called}: this exercise asks you to write it without {called}. "
+                          f"(Seen on case {number} of {total}.)")
+
+
 def _not_implemented(name: str) -> AssertionError:
     return AssertionError(f"{name} is not implemented yet. Write your solution, run its cell, then run this check again.")
 
@@ -282,11 +287,12 @@ def check(fn: Callable, reference: Callable, cases: Iterable[Case | tuple | dict
             raise AssertionError(f"{name} is not implemented yet: it raised NotImplementedError. "
                                  "Write your solution, run its cell, then run this check again.") from None
         except Exception as error:  # the learner's bug, shown with the input that triggers it
+            if watch.called:
+                raise _forbidden(name, watch.called, number, len(cases)) from error
             raise AssertionError(f"{header}Expected:\n  {_show(expected)}\n"
                                  f"but your code raised {type(error).__name__}: {error}") from error
         if watch.called:
-            raise AssertionError(f"{name} calls {watch.called}: this exercise asks you to write it without "
-                                 f"{watch.called}. (Seen on case {number} of {len(cases)}.)")
+            raise _forbidden(name, watch.called, number, len(cases))
         try:
             _compare(actual, expected, atol, rtol)
         except _Mismatch as mismatch:
