@@ -26,8 +26,8 @@ def random_crop(X: torch.Tensor, padding: int) -> torch.Tensor:
     N, C, H, W = X.shape
     if not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding must be a non-negative int, got {padding!r}")
-    if padding > min(H, W):
-        raise ValueError(f"padding={padding} is larger than the {H}x{W} image: a crop could hold no pixel of it")
+    if padding >= min(H, W):
+        raise ValueError(f"padding={padding} is not smaller than the {H}x{W} image: a crop could hold no pixel of it")
     if padding == 0:
         return X
     padded = F.pad(X, (padding,) * 4)
