@@ -192,7 +192,7 @@ def test_hymenoptera_dir_finds_the_data_or_says_how(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNLIB_DATA", str(tmp_path))
     assert hymenoptera_dir() == tmp_path / "hymenoptera_data"
     monkeypatch.setenv("CNNLIB_DATA", str(tmp_path / "empty"))
-    with pytest.raises(FileNotFoundError, match=r"CNNLIB_DATA.*\n.*hymenoptera_data/\{train,val\}/\{ants,bees\}"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)CNNLIB_DATA.*hymenoptera_data/\{train,val\}/\{ants,bees\}"):
         hymenoptera_dir(download=False)
 
 
