@@ -109,7 +109,8 @@ def recipe_kwargs(recipe: str, model: nn.Module, spec: Spec, epochs: int, steps_
     if recipe != "chapter15":
         raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr, total_steps=epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr, total_steps=epochs * steps_per_epoch,
+                                                    cycle_momentum=False)  # momentum stays 0.9
     return {"optimizer": optimizer, "loss_fn": nn.CrossEntropyLoss(label_smoothing=0.1),
             "callbacks": [cnnlib.LRSchedule(scheduler, per="step"),
                           cnnlib.BatchTransform(cnnlib.augment.Augment(crop=2, flip=0.5))]}
