@@ -26,25 +26,29 @@ def random_crop(X: torch.Tensor, padding: int) -> torch.Tensor:
     N, C, H, W = X.shape
     if not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding must be a non-negative int, got {padding!r}")
-    if padding > min(H, W):
-        raise ValueError(f"padding={padding} is larger than the {H}x{W} image: a crop could hold no pixel of it")
+    if padding >= min(H, W):
+        raise ValueError(f"padding={padding} is not smaller than the {H}x{W} image: a crop could hold no pixel of it")
     if padding == 0:
         return X
     padded = F.pad(X, (padding,) * 4)
-    dy = torch.randint(0, 2 * padding + 1, (N, 1, 1), device=X.device)
-    dx = torch.randint(0, 2 * padding + 1, (N, 1, 1), device=X.device)
-    rows = dy + torch.arange(H, device=X.device).view(1, H, 1)  # (N, H, 1)
-    cols = dx + torch.arange(W, device=X.device).view(1, 1, W)  # (N, 1, W)
-    n = torch.arange(N, device=X.device).view(N, 1, 1)
-    return padded.permute(0, 2, 3, 1)[n, rows, cols].permute(0, 3, 1, 2)
+    # Two gathers (rows, then columns) with per-example offsets: several times faster on the CPU than
+    # indexing with three broadcast index tensors, and the same on the GPU.
+    dy = torch.randint(0, 2 * padding + 1, (N, 1, 1, 1), device=X.device)
+    dx = torch.randint(0, 2 * padding + 1, (N, 1, 1, 1), device=X.device)
+    rows = dy + torch.arange(H, device=X.device).view(1, 1, H, 1)
+    cols = dx + torch.arange(W, device=X.device).view(1, 1, 1, W)
+    return padded.gather(2, rows.expand(N, C, H, W + 2 * padding)).gather(3, cols.expand(N, C, H, W))
 
 
 def random_flip(X: torch.Tensor, p: float = 0.5) -> torch.Tensor:
     """Mirror each image left-right with probability ``p``."""
     _check_batch(X)
     _check_probability(p, "p")
-    flip = torch.rand(X.shape[0], 1, 1, 1, device=X.device) < p
-    return torch.where(flip, X.flip(-1), X)
+    N, C, H, W = X.shape
+    flip = torch.rand(N, 1, 1, 1, device=X.device) < p
+    cols = torch.arange(W, device=X.device).view(1, 1, 1, W)
+    cols = torch.where(flip, W - 1 - cols, cols)  # one gather: faster than blending X and X.flip(-1)
+    return X.gather(3, cols.expand(N, C, H, W))
 
 
 def random_erasing(X: torch.Tensor, p: float = 0.5, scale: tuple[float, float] = (0.02, 0.25),

@@ -59,6 +59,13 @@ class LRSchedule(Callback):
                 f"({state.epochs} epochs" + (f" x {state.steps_per_epoch} steps" if self.per == "step" else "")
                 + "): build it with total_steps / T_max = epochs * len(train)")
 
+    def state_dict(self) -> dict:
+        return {"scheduler": self.scheduler.state_dict(), "lrs": list(self.lrs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.lrs = list(state["lrs"])
+
     def _step(self) -> None:
         self.lrs.append(float(self.scheduler.optimizer.param_groups[0]["lr"]))
         self.scheduler.step()
@@ -109,6 +116,12 @@ class EarlyStopping(Callback):
             self.best_state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
         elif epoch - self.best_epoch >= self.patience:
             state.stop = True
+
+    def state_dict(self) -> dict:
+        return {"best_acc": self.best_acc, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_acc, self.best_epoch, self.best_state = state["best_acc"], state["best_epoch"], state["best_state"]
 
     def on_fit_end(self, state: FitState) -> None:
         if self.restore_best and self.best_state is not None:

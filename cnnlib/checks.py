@@ -1,9 +1,12 @@
 """Self-checks for the exercises: compare a learner's function with a reference on many small cases.
 
-``check(fn, reference, cases, name)`` runs both on every case, smallest first. It prints one line and
-returns True when all agree; otherwise it raises an AssertionError that shows the smallest failing input,
-the expected output and what ``fn`` returned (or raised). The named checks (``check_corr2d``, ...) bring
-their own fixed and random cases; the random ones come from a seeded generator, so runs are reproducible.
+``check(fn, reference, cases)`` runs both on every case, smallest first. It prints one line and returns
+True when all agree; otherwise it raises an AssertionError, named after the learner's function, that shows
+the smallest failing input, the expected output and what ``fn`` returned (or raised). ``forbid`` names the
+library functions a from-scratch exercise must not call: the check fails when ``fn`` calls one of them.
+The named checks (``check_corr2d``, ...) bring their own fixed and random cases, from a seeded generator,
+so runs are reproducible; another ``seed`` gives the other inputs of a hidden test. ``check_answer`` and
+``check_properties`` grade answers that are values, not functions, without printing the right answer.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import os
+import sys
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +25,16 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "Case", "check", "check_batch_norm", "check_conv2d", "check_conv_output_size", "check_corr2d",
-    "check_corr2d_multi_in", "check_corr2d_multi_in_out", "check_pool2d", "check_receptive_field",
+    "Case", "NO_LIBRARY_CONV", "NO_LIBRARY_NORM", "NO_LIBRARY_POOL", "check", "check_answer", "check_batch_norm",
+    "check_conv2d", "check_conv_output_size", "check_corr2d", "check_corr2d_multi_in", "check_corr2d_multi_in_out",
+    "check_pool2d", "check_properties", "check_receptive_field", "check_shapes", "watching_calls",
 ]
+
+#: What the from-scratch exercises may not call: the finished versions in PyTorch and in cnnlib.ops.
+NO_LIBRARY_CONV = ("F.conv2d", "F.conv1d", "F.conv_transpose2d", "F.unfold", "cnnlib.ops")
+NO_LIBRARY_POOL = ("F.max_pool2d", "F.avg_pool2d", "F.adaptive_max_pool2d", "F.adaptive_avg_pool2d", "F.lp_pool2d",
+                   "cnnlib.ops")
+NO_LIBRARY_NORM = ("F.batch_norm", "F.instance_norm", "F.layer_norm", "F.group_norm", "cnnlib.ops")
 
 
 @dataclass
@@ -35,6 +47,112 @@ class Case:
 
 class _Mismatch(Exception):
     """Why an output differs from the expected one."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Forbidden calls: a from-scratch exercise cannot be passed by calling the finished version
+# ----------------------------------------------------------------------------------------------------------
+
+_ALIASES = {"F": "torch.nn.functional", "nn": "torch.nn"}
+_CNNLIB_DIR = os.path.dirname(os.path.abspath(__file__))
+_THIS_FILE = os.path.abspath(__file__)
+# The C functions that the torch.nn.functional names end in (F.max_pool2d is Python calling torch.max_pool2d).
+_UNDERLYING = {"F.conv1d": ("torch.conv1d",), "F.conv2d": ("torch.conv2d", "torch.convolution"),
+               "F.conv_transpose2d": ("torch.conv_transpose2d",), "F.unfold": ("torch._C._nn.im2col",),
+               "F.max_pool2d": ("torch.max_pool2d", "torch._C._nn.max_pool2d_with_indices"),
+               "F.avg_pool2d": ("torch._C._nn.avg_pool2d",),
+               "F.adaptive_max_pool2d": ("torch._C._nn.adaptive_max_pool2d",),
+               "F.adaptive_avg_pool2d": ("torch._C._nn.adaptive_avg_pool2d", "torch.adaptive_avg_pool1d"),
+               "F.lp_pool2d": ("torch._C._nn.avg_pool2d",), "F.batch_norm": ("torch.batch_norm",),
+               "F.instance_norm": ("torch.instance_norm",), "F.layer_norm": ("torch.layer_norm",),
+               "F.group_norm": ("torch.group_norm",), "F.dropout": ("torch.dropout", "torch._VF.dropout")}
+
+
+def _lookup(dotted: str) -> Any:
+    head, _, rest = dotted.partition(".")
+    import importlib
+
+    obj = importlib.import_module(_ALIASES.get(head, head))
+    for part in rest.split(".") if rest else []:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            obj = importlib.import_module(f"{obj.__name__}.{part}")
+    return obj
+
+
+def _targets(names: Iterable[str]) -> tuple[dict, dict, dict]:
+    """Code objects (Python functions), C functions and Tensor method names to watch, each with its label."""
+    codes, builtins, methods = {}, {}, {}
+    for name in names:
+        if name.startswith("Tensor."):
+            methods[name.split(".", 1)[1]] = name
+            if hasattr(torch, name.split(".", 1)[1]):
+                builtins[id(getattr(torch, name.split(".", 1)[1]))] = name
+            continue
+        obj = _lookup(name)
+        if inspect.ismodule(obj):  # every function the module (a package of ours) exports
+            for attr in dir(obj):
+                value = getattr(obj, attr)
+                if inspect.isfunction(value):
+                    codes[value.__code__] = f"{name}.{attr}"
+                elif inspect.isclass(value) and "forward" in vars(value):  # a module of ours, e.g. BatchNorm
+                    codes[value.forward.__code__] = f"{name}.{attr}"
+            continue
+        if name in _UNDERLYING:  # F.max_pool2d's Python code is shared with other pools: watch its C function
+            pass
+        elif inspect.isfunction(obj):
+            codes[obj.__code__] = name
+        else:
+            builtins[id(obj)] = name
+        for underlying in _UNDERLYING.get(name, ()):
+            builtins[id(_lookup(underlying))] = name
+    return codes, builtins, methods
+
+
+class watching_calls:
+    """Context manager: record the first call to one of ``forbid`` (dotted names such as "F.conv2d",
+    "cnnlib.ops" for a whole module, "Tensor.mean" for a method) made outside cnnlib itself."""
+
+    def __init__(self, forbid: Iterable[str]):
+        self.codes, self.builtins, self.methods = _targets(forbid)
+        self.called: str | None = None
+
+    def _profile(self, frame, event, arg):
+        if self.called is not None:
+            return
+        if event == "call":
+            label = self.codes.get(frame.f_code)
+            caller = frame.f_back
+        elif event == "c_call":
+            label = self.builtins.get(id(arg))
+            if label is None and isinstance(getattr(arg, "__self__", None), torch.Tensor):
+                label = self.methods.get(getattr(arg, "__name__", ""))
+            caller = frame
+        else:
+            return
+        if label is None or caller is None:
+            return
+        where = caller.f_code.co_filename
+        if not where.startswith(_CNNLIB_DIR) or where == _THIS_FILE:  # cnnlib's own inner calls are fine
+            self.called = label
+
+    def __enter__(self) -> "watching_calls":
+        self._previous = sys.getprofile()
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.setprofile(self._previous)
+
+
+def _forbidden(name: str, called: str, number: int, total: int) -> AssertionError:
+    return AssertionError(f"{name} calls {called}: this exercise asks you to write it without {called}. "
+                          f"(Seen on case {number} of {total}.)")
+
+
+def _not_implemented(name: str) -> AssertionError:
+    return AssertionError(f"{name} is not implemented yet. Write your solution, run its cell, then run this check again.")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -142,35 +260,119 @@ def _describe_inputs(fn: Callable, case: Case) -> str:
 
 
 def check(fn: Callable, reference: Callable, cases: Iterable[Case | tuple | dict], name: str | None = None,
-          atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+          atol: float = 1e-5, rtol: float = 1e-4, forbid: Iterable[str] = ()) -> bool:
     """Compare ``fn`` with ``reference`` on every case, smallest first; print a pass line or raise.
 
-    Raises AssertionError describing the smallest case on which ``fn`` is wrong or raises.
+    Raises AssertionError describing the smallest case on which ``fn`` is wrong, raises, or calls one of
+    the ``forbid`` functions. ``name`` defaults to ``fn``'s own name.
     """
+    name = name or getattr(fn, "__name__", "your function")
+    if fn is None or fn is Ellipsis:
+        raise _not_implemented(name)
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {type(fn).__name__}")
-    name = name or getattr(fn, "__name__", "your function")
     cases = sorted((_as_case(c) for c in cases), key=lambda c: _size((c.args, c.kwargs)))
     if not cases:
         raise ValueError("check needs at least one case")
+    forbid = tuple(forbid)
     for number, case in enumerate(cases, start=1):
         expected = reference(*_clone(case.args), **_clone(case.kwargs))
         header = f"{name} is wrong on case {number} of {len(cases)}, the smallest failing one. Input:\n" \
                  f"{_describe_inputs(fn, case)}\n"
+        watch = watching_calls(forbid)
         try:
-            actual = fn(*_clone(case.args), **_clone(case.kwargs))
+            with watch:
+                actual = fn(*_clone(case.args), **_clone(case.kwargs))
         except NotImplementedError:
             raise AssertionError(f"{name} is not implemented yet: it raised NotImplementedError. "
                                  "Write your solution, run its cell, then run this check again.") from None
         except Exception as error:  # the learner's bug, shown with the input that triggers it
+            if watch.called:
+                raise _forbidden(name, watch.called, number, len(cases)) from error
             raise AssertionError(f"{header}Expected:\n  {_show(expected)}\n"
                                  f"but your code raised {type(error).__name__}: {error}") from error
+        if watch.called:
+            raise _forbidden(name, watch.called, number, len(cases))
         try:
             _compare(actual, expected, atol, rtol)
         except _Mismatch as mismatch:
             raise AssertionError(f"{header}Expected:\n  {_show(expected)}\nGot:\n  {_show(actual)}\n"
                                  f"Problem: {mismatch}") from None
     print(f"✓ {name}: {len(cases)} cases pass")
+    return True
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Answers that are values: right or wrong, with a hint, never the right answer
+# ----------------------------------------------------------------------------------------------------------
+
+def _unset(value: Any) -> bool:
+    return value is None or value is Ellipsis
+
+
+def check_answer(name: str, value: Any, expected: Any, hint: str = "", atol: float = 1e-6, rtol: float = 0.0) -> bool:
+    """Grade the answer ``value`` stored in the variable ``name``: print a pass line, or raise an
+    AssertionError that says what is wrong (type, length, which entries) and gives ``hint``, never ``expected``."""
+    if _unset(value):
+        raise AssertionError(f"{name} is not implemented yet: set it to your answer (it is still None), run its "
+                             "cell, then run this check again.")
+    hint = f" Hint: {hint}" if hint else ""
+    if isinstance(expected, list):
+        if not isinstance(value, (list, tuple)) or len(value) != len(expected):
+            kind = f"{len(value)} entries" if isinstance(value, (list, tuple)) else f"a {type(value).__name__}"
+            raise AssertionError(f"{name} should be a list of {len(expected)} entries, got {kind}.")
+        wrong = []
+        for i, (v, e) in enumerate(zip(value, expected)):
+            try:
+                _compare(tuple(v) if isinstance(e, tuple) and isinstance(v, (list, torch.Size)) else v, e, atol, rtol)
+            except _Mismatch:
+                wrong.append(i)
+        if wrong:
+            which = ", ".join(str(i) for i in wrong)
+            raise AssertionError(f"{name}: {len(wrong)} of {len(expected)} entries are wrong "
+                                 f"(entr{'y' if len(wrong) == 1 else 'ies'} {which}, counting from 0).{hint}")
+    else:
+        if isinstance(expected, tuple) and isinstance(value, (list, torch.Size)):
+            value = tuple(value)
+        try:
+            _compare(value, expected, atol, rtol, where=name)
+        except _Mismatch as mismatch:
+            reason = str(mismatch)  # the kind of mistake; for a tensor also where it differs
+            if not isinstance(expected, torch.Tensor) and "expected" in reason:
+                reason = f"{name} is not right"
+            raise AssertionError(f"{reason}.{hint}") from None
+    print(f"✓ {name} is right")
+    return True
+
+
+def check_shapes(name: str, predicted: Any, cases: Sequence[tuple[tuple[int, ...], Callable]], hint: str = "") -> bool:
+    """Grade predicted output shapes: ``cases`` holds (input shape, layer) pairs, run here on zeros."""
+    with torch.no_grad():
+        expected = [tuple(layer(torch.zeros(shape)).shape) for shape, layer in cases]
+    return check_answer(name, predicted, expected, hint)
+
+
+def check_properties(name: str, value: Any, properties: Sequence[tuple[str, Callable[[Any], bool]]],
+                     forbid: Iterable[str] = ()) -> bool:
+    """Grade ``value`` (a function, model or result) by ``properties``: (what should hold, test) pairs,
+    tested in order; the first one that fails, raises, or calls one of ``forbid``, names the problem."""
+    if _unset(value):
+        raise _not_implemented(name)
+    forbid = tuple(forbid)
+    for what, test in properties:
+        watch = watching_calls(forbid)
+        try:
+            with watch:
+                ok = test(value)
+        except NotImplementedError:
+            raise _not_implemented(name) from None
+        except Exception as error:
+            raise AssertionError(f"{name}: testing that {what}, your code raised {type(error).__name__}: {error}") from error
+        if watch.called:
+            raise AssertionError(f"{name} calls {watch.called}: this exercise asks you to write it without {watch.called}.")
+        if not ok:
+            raise AssertionError(f"{name} is not right yet: {what}.")
+    print(f"✓ {name}: all {len(properties)} properties hold")
     return True
 
 
@@ -195,7 +397,7 @@ def _ref_corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return F.conv2d(X[None, None].double(), K[None, None].double())[0, 0]
 
 
-def check_corr2d(fn: Callable, n_random: int = 10, seed: int = 0) -> bool:
+def check_corr2d(fn: Callable, n_random: int = 10, seed: int = 0, forbid: Iterable[str] = NO_LIBRARY_CONV) -> bool:
     """Check ``fn(X, K)``: valid 2-D cross-correlation of an (H, W) input with an (h, w) kernel."""
     g = torch.Generator().manual_seed(seed)
     cases = [(_ramp(3, 3), _ramp(2, 2)), (_ramp(2, 4), torch.tensor([[1.0, -1.0]])),
@@ -204,10 +406,11 @@ def check_corr2d(fn: Callable, n_random: int = 10, seed: int = 0) -> bool:
         H, W = _randint(g, 1, 8), _randint(g, 1, 8)
         h, w = _randint(g, 1, H), _randint(g, 1, W)
         cases.append((torch.randn(H, W, generator=g), torch.randn(h, w, generator=g)))
-    return check(fn, _ref_corr2d, cases, "corr2d")
+    return check(fn, _ref_corr2d, cases, forbid=forbid)
 
 
-def check_corr2d_multi_in(fn: Callable, n_random: int = 10, seed: int = 0) -> bool:
+def check_corr2d_multi_in(fn: Callable, n_random: int = 10, seed: int = 0,
+                          forbid: Iterable[str] = NO_LIBRARY_CONV) -> bool:
     """Check ``fn(X, K)``: X (C, H, W), K (C, h, w) -> (H', W'), summed over the channels."""
     g = torch.Generator().manual_seed(seed)
     cases = [(_ramp(2, 3, 3), _ramp(2, 2, 2)), (_ramp(1, 3, 4), torch.tensor([[[1.0, -1.0]]]))]
@@ -215,10 +418,12 @@ def check_corr2d_multi_in(fn: Callable, n_random: int = 10, seed: int = 0) -> bo
         C, H, W = _randint(g, 1, 4), _randint(g, 1, 7), _randint(g, 1, 7)
         h, w = _randint(g, 1, H), _randint(g, 1, W)
         cases.append((torch.randn(C, H, W, generator=g), torch.randn(C, h, w, generator=g)))
-    return check(fn, lambda X, K: F.conv2d(X[None].double(), K[None].double())[0, 0], cases, "corr2d_multi_in")
+    return check(fn, lambda X, K: F.conv2d(X[None].double(), K[None].double())[0, 0], cases,
+                 forbid=forbid)
 
 
-def check_corr2d_multi_in_out(fn: Callable, n_random: int = 10, seed: int = 0) -> bool:
+def check_corr2d_multi_in_out(fn: Callable, n_random: int = 10, seed: int = 0,
+                              forbid: Iterable[str] = NO_LIBRARY_CONV) -> bool:
     """Check ``fn(X, K)``: X (C, H, W), K (O, C, h, w) -> (O, H', W')."""
     g = torch.Generator().manual_seed(seed)
     cases = [(_ramp(2, 3, 3), torch.stack([_ramp(2, 2, 2), _ramp(2, 2, 2) + 1, _ramp(2, 2, 2) + 2])),
@@ -227,7 +432,8 @@ def check_corr2d_multi_in_out(fn: Callable, n_random: int = 10, seed: int = 0) -
         O, C, H, W = _randint(g, 1, 4), _randint(g, 1, 3), _randint(g, 1, 7), _randint(g, 1, 7)
         h, w = _randint(g, 1, H), _randint(g, 1, W)
         cases.append((torch.randn(C, H, W, generator=g), torch.randn(O, C, h, w, generator=g)))
-    return check(fn, lambda X, K: F.conv2d(X[None].double(), K.double())[0], cases, "corr2d_multi_in_out")
+    return check(fn, lambda X, K: F.conv2d(X[None].double(), K.double())[0], cases,
+                 forbid=forbid)
 
 
 def _random_conv_setting(g: torch.Generator) -> tuple[tuple[int, int], ...]:
@@ -241,7 +447,7 @@ def _random_conv_setting(g: torch.Generator) -> tuple[tuple[int, int], ...]:
     return tuple(zip(*axes))
 
 
-def check_conv2d(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
+def check_conv2d(fn: Callable, n_random: int = 12, seed: int = 0, forbid: Iterable[str] = NO_LIBRARY_CONV) -> bool:
     """Check ``fn(X, weight, bias=None, stride=1, padding=0, dilation=1)`` against ``F.conv2d``."""
     g = torch.Generator().manual_seed(seed)
     cases = [Case((_ramp(1, 1, 3, 3), _ramp(1, 1, 2, 2))),
@@ -262,7 +468,7 @@ def check_conv2d(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
         bias = None if bias is None else bias.double()
         return F.conv2d(X.double(), weight.double(), bias, stride, padding, dilation)
 
-    return check(fn, reference, cases, "conv2d")
+    return check(fn, reference, cases, forbid=forbid)
 
 
 def _ref_conv_output_size(size, kernel, padding=0, stride=1, dilation=1):
@@ -273,7 +479,8 @@ def _ref_conv_output_size(size, kernel, padding=0, stride=1, dilation=1):
     return int(out[0]) if all_ints else (int(out[0]), int(out[1]))
 
 
-def check_conv_output_size(fn: Callable, pairs: bool = True, n_random: int = 30, seed: int = 0) -> bool:
+def check_conv_output_size(fn: Callable, pairs: bool = True, n_random: int = 30, seed: int = 0,
+                           forbid: Iterable[str] = ("cnnlib.conv_output_size", "cnnlib.ops")) -> bool:
     """Check ``fn(size, kernel, padding=0, stride=1, dilation=1)``, the output size of a convolution.
 
     With ``pairs=False`` only int arguments are used; with ``pairs=True`` (height, width) tuples too.
@@ -290,7 +497,7 @@ def check_conv_output_size(fn: Callable, pairs: bool = True, n_random: int = 30,
             cases.append(Case(((H, W), (k_h, k_w)), {"padding": padding, "stride": stride, "dilation": dilation}))
         else:
             cases.append(Case((H, k_h), {"padding": padding[0], "stride": stride[0], "dilation": dilation[0]}))
-    return check(fn, _ref_conv_output_size, cases, "conv_output_size")
+    return check(fn, _ref_conv_output_size, cases, forbid=forbid)
 
 
 def _ref_pool2d(X, pool_size, stride=None, padding=0, mode="max"):
@@ -300,7 +507,7 @@ def _ref_pool2d(X, pool_size, stride=None, padding=0, mode="max"):
     return Y.reshape(*X.shape[:-2], *Y.shape[-2:])
 
 
-def check_pool2d(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
+def check_pool2d(fn: Callable, n_random: int = 12, seed: int = 0, forbid: Iterable[str] = NO_LIBRARY_POOL) -> bool:
     """Check ``fn(X, pool_size, stride=None, padding=0, mode="max")`` on X of shape (..., H, W)."""
     g = torch.Generator().manual_seed(seed)
     cases = [Case((_ramp(3, 3), (2, 2)), {"stride": 1}), Case((_ramp(3, 3), (2, 2)), {"stride": 1, "mode": "avg"}),
@@ -319,7 +526,7 @@ def check_pool2d(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
         if i % 4 != 3:
             kwargs["stride"] = stride
         cases.append(Case((X, k), kwargs))
-    return check(fn, _ref_pool2d, cases, "pool2d")
+    return check(fn, _ref_pool2d, cases, forbid=forbid)
 
 
 def _ref_batch_norm(X, gamma, beta, moving_mean, moving_var, eps=1e-5, momentum=0.1, training=True):
@@ -328,7 +535,7 @@ def _ref_batch_norm(X, gamma, beta, moving_mean, moving_var, eps=1e-5, momentum=
     return Y, running_mean, running_var
 
 
-def check_batch_norm(fn: Callable, n_random: int = 8, seed: int = 0) -> bool:
+def check_batch_norm(fn: Callable, n_random: int = 8, seed: int = 0, forbid: Iterable[str] = NO_LIBRARY_NORM) -> bool:
     """Check ``fn(X, gamma, beta, moving_mean, moving_var, eps, momentum, training) -> (Y, new_mean, new_var)``.
 
     PyTorch's conventions: normalise with the biased batch variance, update the running variance with the
@@ -351,7 +558,7 @@ def check_batch_norm(fn: Callable, n_random: int = 8, seed: int = 0) -> bool:
         X = 2 * torch.randn(shape, generator=g) + 1
         kwargs = {"eps": (1e-5, 1e-3)[i % 2], "momentum": (0.1, 0.3, 0.9)[i % 3], "training": i % 4 != 2}
         cases.append(Case((X, *params(C)), kwargs))
-    return check(fn, _ref_batch_norm, cases, "batch_norm", atol=1e-4, rtol=1e-4)
+    return check(fn, _ref_batch_norm, cases, atol=1e-4, rtol=1e-4, forbid=forbid)
 
 
 def _ref_receptive_field(layers: list[tuple[int, int, int]]) -> int:
@@ -367,16 +574,22 @@ def _ref_receptive_field(layers: list[tuple[int, int, int]]) -> int:
     return receptive_field(stack, (1, 2 * bound + 9, 3))[0]
 
 
-def check_receptive_field(fn: Callable, n_random: int = 12, seed: int = 0) -> bool:
-    """Check ``fn(layers)``: the receptive field size of a stack of (kernel, stride, dilation) layers."""
+def check_receptive_field(fn: Callable, n_random: int = 12, seed: int = 0, dilation: bool = True,
+                          forbid: Iterable[str] = ("cnnlib.receptive_field", "cnnlib.inspect.receptive_field")) -> bool:
+    """Check ``fn(layers)``: the receptive field size of a stack of (kernel, stride, dilation) layers, or of
+    (kernel, stride) layers with ``dilation=False``."""
     g = torch.Generator().manual_seed(seed)
     lenet = [(5, 1, 1), (2, 2, 1), (5, 1, 1), (2, 2, 1)]
     alexnet = [(11, 4, 1), (3, 2, 1), (5, 1, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1), (3, 1, 1), (3, 2, 1)]
-    cases = [([],), ([(3, 1, 1)],), ([(3, 1, 1), (3, 1, 1)],), ([(2, 2, 1), (3, 1, 1)],), ([(3, 1, 2)],),
-             ([(3, 1, 1), (3, 1, 2), (3, 1, 4)],), (lenet,), (alexnet,)]
+    stacks = [[], [(3, 1, 1)], [(3, 1, 1), (3, 1, 1)], [(2, 2, 1), (3, 1, 1)], [(3, 1, 2)],
+              [(3, 1, 1), (3, 1, 2), (3, 1, 4)], lenet, alexnet]
     for _ in range(n_random):
-        cases.append(([(_randint(g, 1, 5), _randint(g, 1, 3), _randint(g, 1, 3)) for _ in range(_randint(g, 1, 4))],))
-    return check(fn, _ref_receptive_field, cases, "receptive_field_size")
+        d_max = 3 if dilation else 1
+        stacks.append([(_randint(g, 1, 5), _randint(g, 1, 3), _randint(g, 1, d_max)) for _ in range(_randint(g, 1, 4))])
+    if dilation:
+        return check(fn, _ref_receptive_field, [(layers,) for layers in stacks], forbid=forbid)
+    pairs = [([(k, s) for k, s, d in layers],) for layers in stacks if all(d == 1 for _, _, d in layers)]
+    return check(fn, lambda layers: _ref_receptive_field([(k, s, 1) for k, s in layers]), pairs, forbid=forbid)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -391,7 +604,8 @@ def _ref_grad_cam_map(activations: torch.Tensor, gradients: torch.Tensor) -> tor
     return torch.relu((weights * activations.double()).sum(dim=1))
 
 
-def check_grad_cam_map(fn: Callable, n_random: int = 8, seed: int = 0) -> bool:
+def check_grad_cam_map(fn: Callable, n_random: int = 8, seed: int = 0,
+                       forbid: Iterable[str] = ("cnnlib.explain",)) -> bool:
     """Check ``fn(activations, gradients) -> (N, h, w)``: Grad-CAM at the layer's resolution, not upsampled.
 
     Both inputs are (N, C, h, w); the channel weights are the spatial means of the gradients.
@@ -404,7 +618,7 @@ def check_grad_cam_map(fn: Callable, n_random: int = 8, seed: int = 0) -> bool:
     for _ in range(n_random):
         shape = (_randint(g, 1, 3), _randint(g, 1, 5), _randint(g, 1, 5), _randint(g, 1, 5))
         cases.append((torch.randn(shape, generator=g).relu(), torch.randn(shape, generator=g)))
-    return check(fn, _ref_grad_cam_map, cases, "grad_cam_map")
+    return check(fn, _ref_grad_cam_map, cases, forbid=forbid)
 
 
 def _ref_occlusion_drop(model, x, target, top, left, patch, baseline=0.0):
@@ -414,24 +628,12 @@ def _ref_occlusion_drop(model, x, target, top, left, patch, baseline=0.0):
         return (model(x.double()).softmax(dim=1) - model(occluded.double()).softmax(dim=1))[:, target]
 
 
-class _Blocked:
-    """Stands in for a library function while a check runs: the exercise asks to write it."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __call__(self, *args, **kwargs):
-        raise RuntimeError(f"{self.name} is what this exercise asks you to write: compute it yourself")
-
-
-def check_occlusion_drop(fn: Callable, n_random: int = 6, seed: int = 0) -> bool:
+def check_occlusion_drop(fn: Callable, n_random: int = 6, seed: int = 0,
+                         forbid: Iterable[str] = ("cnnlib.explain.occlusion",)) -> bool:
     """Check ``fn(model, x, target, top, left, patch, baseline=0.0) -> (N,)``: the drop in the probability of
     class ``target`` when ``x[:, :, top:top+patch, left:left+patch]`` is set to ``baseline``.
     """
-    import cnnlib
     from torch import nn
-
-    from . import explain
 
     g = torch.Generator().manual_seed(seed)
 
@@ -448,12 +650,7 @@ def check_occlusion_drop(fn: Callable, n_random: int = 6, seed: int = 0) -> bool
         x = torch.randn(_randint(g, 1, 3), C, H, W, generator=g, dtype=torch.float64)
         cases.append(Case((model(C, 4), x, _randint(g, 0, 3), _randint(g, 0, H - 1), _randint(g, 0, W - 1), patch),
                           {"baseline": float(torch.randn(1, generator=g))}))
-    saved = explain.occlusion, cnnlib.occlusion
-    explain.occlusion = cnnlib.occlusion = _Blocked("occlusion")
-    try:
-        return check(fn, _ref_occlusion_drop, cases, "occlusion_drop", atol=1e-6)
-    finally:
-        explain.occlusion, cnnlib.occlusion = saved
+    return check(fn, _ref_occlusion_drop, cases, atol=1e-6, forbid=forbid)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -461,6 +658,16 @@ def check_occlusion_drop(fn: Callable, n_random: int = 6, seed: int = 0) -> bool
 # ----------------------------------------------------------------------------------------------------------
 
 __all__ += ["check_one_cycle_lr", "check_random_crop"]
+
+
+class _Blocked:
+    """Stands in for a library function while a check runs: the exercise asks to write it."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(f"{self.name} is what this exercise asks you to write: compute it yourself")
 
 
 def check_one_cycle_lr(fn: Callable) -> bool:

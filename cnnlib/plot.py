@@ -35,7 +35,10 @@ def show_images(images, labels: Sequence[str] | None = None, ncols: int = 8, sca
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
+    # room above each row for its tallest title (9-point text: about 0.17 inch a line)
+    lines = max((str(label).count("\n") + 1 for label in labels), default=0) if labels is not None else 0
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * (scale + 0.17 * lines + 0.1)),
+                             squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):

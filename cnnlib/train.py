@@ -201,6 +201,7 @@ class _GraphedStep:
     """
 
     WARMUP_STEPS = 3
+    MAX_RECORDINGS_PER_EPOCH = 3
 
     def __init__(self, step: _TrainStep):
         self.step = step
@@ -212,7 +213,7 @@ class _GraphedStep:
         self.settings = _optimizer_settings(optimizer, skip_lr=self.tensor_lr)
         self.shape: torch.Size | None = None  # of a full batch, the one the graph is recorded for
         self.eager_steps = 0
-        self.recordings = 0
+        self.recordings = self.recordings_this_epoch = 0
         self.sync_checked = False
         self.failed = False
 
@@ -220,6 +221,10 @@ class _GraphedStep:
         settings = _optimizer_settings(self.step.optimizer, skip_lr=self.tensor_lr)
         if settings != self.settings:
             self.graph, self.settings = None, settings
+            if self.recordings_this_epoch >= self.MAX_RECORDINGS_PER_EPOCH and not self.failed:
+                self._give_up("its settings change every few steps, and this optimizer bakes its learning rate "
+                              "into the graph; for a per-step schedule build it with fused=True (SGD) or "
+                              "capturable=True (Adam, AdamW)")
         self.shape = self.shape or X.shape
         if self.graph is None and not self.failed and X.shape == self.shape:
             if not self.sync_checked and self.eager_steps >= self.WARMUP_STEPS - 1:
@@ -238,7 +243,8 @@ class _GraphedStep:
             self._eager(X, y)
 
     def new_epoch(self) -> None:
-        """Settings are compared before every step; nothing more to do per epoch."""
+        """Settings are compared before every step; here only the count of recordings starts again."""
+        self.recordings_this_epoch = 0
 
     def _eager(self, X: torch.Tensor, y: torch.Tensor) -> None:
         # On a side stream, as PyTorch's CUDA graph notes ask for warm-up steps, so that state created
@@ -295,6 +301,7 @@ class _GraphedStep:
                 group["lr"] = value  # schedulers keep working with plain numbers
         self.graph = graph
         self.recordings += 1
+        self.recordings_this_epoch += 1
 
     def _give_up(self, reason: str) -> None:
         self.failed = True
@@ -342,6 +349,8 @@ class FitState:
     epoch: int = 0  #: the current epoch, counted from 0
     step: int = 0  #: optimisation steps taken so far, over all epochs
     stop: bool = False  #: set it to end training after the current epoch
+    callbacks: list = field(default_factory=list)  #: every callback of this fit (for ``Checkpoint``)
+    start_epoch: int = 0  #: the first epoch to train; ``on_fit_start`` may raise it to resume a run
 
 
 class Callback:
@@ -352,7 +361,8 @@ class Callback:
     ``on_update`` at each progress update (the running metrics were just read from the device);
     ``on_epoch_end`` after validation, with the epoch's History entries in place (per-epoch schedules,
     checkpoints, early stopping through ``state.stop``); ``on_fit_end`` once, also after an error
-    or Ctrl-C. Hooks run on the host: a hook that reads a device tensor (``.item()``) waits for the device.
+    or Ctrl-C. ``on_fit_start`` may set ``state.start_epoch`` (and restore the History) to resume a
+    run. A callback with ``state_dict()``/``load_state_dict()`` is saved by ``Checkpoint``. Hooks run on the host: a hook that reads a device tensor (``.item()``) waits for the device.
     """
 
     def on_fit_start(self, state: FitState) -> None: ...
@@ -377,7 +387,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         cuda_graph: bool | None = None) -> History:
     """Train a classifier and return its ``History``.
 
-    - ``optimizer`` defaults to SGD with learning rate ``lr``; ``loss_fn`` to cross-entropy.
+    - ``optimizer`` defaults to SGD with learning rate ``lr`` (fused on CUDA); ``loss_fn`` to cross-entropy.
     - ``init`` re-initialises the weights first (see ``init_weights``).
     - ``amp`` turns on mixed precision: ``"bf16"`` (Ampere and newer GPUs) or ``"fp16"`` (with a
       gradient scaler, for older GPUs such as the T4). Off by default: for small models it is slower.
@@ -406,7 +416,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     model.to(device)
     if init is not None:
         init_weights(model, init)
-    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr, fused=device.type == "cuda")
     _require_own_optimizer(model, optimizer)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     _check_label_smoothing(loss_fn)
@@ -419,7 +429,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         callbacks.append(LRSchedule(scheduler, per="epoch"))
     if live_plot if live_plot is not None else _in_notebook():
         callbacks.append(LivePlotter())
-    state = FitState(model, optimizer, loss_fn, device, history, epochs, steps)
+    state = FitState(model, optimizer, loss_fn, device, history, epochs, steps, callbacks=callbacks)
 
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -435,7 +445,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     try:
         for cb in callbacks:
             cb.on_fit_start(state)
-        for state.epoch in range(epochs):
+        for state.epoch in range(state.start_epoch, epochs):
             model.train()
             step.new_epoch()
             loss_sum.zero_()

@@ -220,3 +220,73 @@ def test_real_fashion_mnist_lenet_trains_the_same_in_graphs(replays):
     assert replays["replay"] == 4 * 39 - 3  # 40 batches per epoch, the last one of 16 examples
     assert graphed.train_loss == pytest.approx(eager.train_loss, rel=1e-3)
     assert graphed.val_acc == pytest.approx(eager.val_acc, abs=2e-3) and graphed.val_acc[-1] > 0.6
+
+
+def per_step(schedule):
+    """A factory for ``train_both``'s callbacks: a fresh per-step schedule on each run's optimizer."""
+    return lambda optimizer: [cnnlib.LRSchedule(schedule(optimizer))]
+
+
+def train_both_with_callbacks(make_optimizer, make_callbacks, epochs=3, modes=(False, True)):
+    results = []
+    for graph in modes:
+        torch.manual_seed(0)
+        model = small_cnn()
+        optimizer = make_optimizer(model.parameters())
+        history = cnnlib.fit(model, batches(), batches(), epochs=epochs, optimizer=optimizer, device=DEVICE,
+                             callbacks=make_callbacks(optimizer), progress=False, cuda_graph=graph)
+        results.append((model, history))
+    return results
+
+
+def one_cycle(optimizer):
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.3, total_steps=3 * 7, cycle_momentum=False)
+
+
+def test_a_per_step_schedule_keeps_one_graph_with_fused_sgd(replays):
+    eager, graphed = train_both_with_callbacks(
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, fused=True),
+        per_step(one_cycle))
+    assert_same_training(eager, graphed)
+    assert replays == {"capture": 1, "replay": 15}  # the learning rate changed every step, the graph stayed
+
+
+def test_a_per_step_schedule_keeps_one_graph_with_capturable_adamw(replays):
+    eager, graphed = train_both_with_callbacks(
+        lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.05, capturable=True),
+        per_step(lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3 * 7)))
+    assert_same_training(eager, graphed)
+    assert replays == {"capture": 1, "replay": 15}
+
+
+def test_the_default_optimizer_is_recorded_once(replays):
+    model = small_cnn()
+    history = cnnlib.fit(model, batches(), epochs=3, lr=0.1, device=DEVICE, progress=False)
+    assert replays["capture"] == 1 and history.train_loss[-1] < history.train_loss[0]
+
+
+def test_an_optimizer_that_bakes_the_rate_in_gives_up_graphs_with_a_hint(replays):
+    with pytest.warns(UserWarning, match="fused=True"):
+        eager, graphed = train_both_with_callbacks(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                                                   per_step(one_cycle))
+    assert_same_training(eager, graphed)
+    assert replays["capture"] == _GRAPH_LIMIT
+
+
+_GRAPH_LIMIT = cnnlib.train._GraphedStep.MAX_RECORDINGS_PER_EPOCH
+
+
+def test_augmentation_on_the_device_runs_beside_the_graph(replays):
+    augment = cnnlib.BatchTransform(cnnlib.augment.Augment(crop=2, flip=0.5, erase=0.5))
+    history = cnnlib.fit(small_cnn(), batches(n=400, shuffle=True), batches(), epochs=3, lr=0.1, device=DEVICE,
+                         callbacks=[augment], progress=False)
+    assert replays["replay"] > 0 and history.train_loss[-1] < history.train_loss[0]
+
+
+def test_speedrun_tiny_config_runs_on_cuda(capsys):
+    import runpy
+    from pathlib import Path
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "fashion_speedrun.py"))
+    script["main"](["--tiny", "--device", "cuda"])
+    assert "| chapter 15 recipe |" in capsys.readouterr().out

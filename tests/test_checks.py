@@ -1,5 +1,6 @@
 """cnnlib.checks: right answers pass, wrong ones fail with the smallest failing case in the message."""
 
+import inspect
 import math
 
 import pytest
@@ -11,7 +12,10 @@ from cnnlib.ops import batch_norm, conv2d, conv_output_size, corr2d, corr2d_mult
 
 
 def fails(check, fn, *args, **kwargs) -> str:
-    """The AssertionError message of a check that must fail."""
+    """The AssertionError message of a check that must fail (the wrong answers here are built from cnnlib.ops,
+    so the named checks run without their list of forbidden functions)."""
+    if "forbid" in inspect.signature(check).parameters and check is not checks.check:
+        kwargs.setdefault("forbid", ())
     with pytest.raises(AssertionError) as info:
         check(fn, *args, **kwargs)
     message = str(info.value)
@@ -78,7 +82,7 @@ def recording(fn, log):
     def wrapper(*args, **kwargs):
         log.append(sum(a.numel() for a in args if isinstance(a, torch.Tensor)))
         return fn(*args, **kwargs)
-    wrapper.__signature__ = __import__("inspect").signature(fn)
+    wrapper.__signature__ = inspect.signature(fn)
     return wrapper
 
 
@@ -96,7 +100,7 @@ NAMED = [
 @pytest.mark.parametrize("check, right", NAMED, ids=lambda v: getattr(v, "__name__", ""))
 def test_named_check_passes_the_right_answer_and_runs_cases_smallest_first(check, right, capsys):
     log = []
-    assert check(recording(right, log)) is True
+    assert check(recording(right, log), forbid=()) is True
     assert capsys.readouterr().out.startswith("✓ ")
     if check is not checks.check_conv_output_size:
         assert log == sorted(log) and len(log) >= 10
@@ -254,8 +258,145 @@ def _rf_recurrence(layers, use_dilation=True, use_jump=True):
 
 def test_check_receptive_field_passes_the_recurrence_and_catches_common_mistakes():
     assert checks.check_receptive_field(_rf_recurrence)
+    assert checks.check_receptive_field(_rf_recurrence, seed=1)
     with pytest.raises(AssertionError, match=r"layers = \[\(3, 1, 2\)\]"):  # forgot the dilation
         checks.check_receptive_field(lambda layers: _rf_recurrence(layers, use_dilation=False))
     # forgot that strides multiply the jump
     with pytest.raises(AssertionError, match=r"layers = \[\(2, 2, 1\), \(3, 1, 1\)\]\nExpected:\n  6"):
         checks.check_receptive_field(lambda layers: _rf_recurrence(layers, use_jump=False))
+
+
+# -- no pass by delegation, the learner's name, answers that are values ------------------------------------
+
+def my_pool2d(X, pool_size, stride=None, padding=0, mode="max"):
+    """Delegates to PyTorch: what a from-scratch exercise must refuse."""
+    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
+    flat = X.reshape(-1, 1, *X.shape[-2:])
+    Y = pool(flat, pool_size, stride if stride is not None else pool_size, padding)
+    return Y.reshape(*X.shape[:-2], *Y.shape[-2:])
+
+
+DELEGATING = [
+    (checks.check_corr2d, lambda X, K: F.conv2d(X[None, None], K[None, None])[0, 0], "F.conv2d"),
+    (checks.check_corr2d, lambda X, K: corr2d(X, K), "cnnlib.ops.corr2d"),
+    (checks.check_corr2d, corr2d, "cnnlib.ops.corr2d"),
+    (checks.check_conv2d, lambda X, w, b=None, stride=1, padding=0, dilation=1: torch.nn.functional.conv2d(
+        X, w, b, stride, padding, dilation), "F.conv2d"),
+    (checks.check_conv2d, lambda X, w, b=None, stride=1, padding=0, dilation=1: conv2d(X, w, b, stride, padding,
+                                                                                      dilation), "cnnlib.ops.conv2d"),
+    (checks.check_pool2d, my_pool2d, "F.max_pool2d"),
+    (checks.check_pool2d, lambda X, p, stride=None, padding=0, mode="max": pool2d(X, p, stride, padding, mode),
+     "cnnlib.ops.pool2d"),
+    (checks.check_batch_norm, lambda X, g, b, m, v, eps=1e-5, momentum=0.1, training=True: batch_norm(
+        X, g, b, m, v, eps, momentum, training), "cnnlib.ops.batch_norm"),
+]
+
+
+@pytest.mark.parametrize("check, fn, library", DELEGATING, ids=[d[2] + str(i) for i, d in enumerate(DELEGATING)])
+def test_named_checks_refuse_the_library_version(check, fn, library):
+    with pytest.raises(AssertionError, match=f"calls {library}: this exercise asks you to write it without"):
+        check(fn)
+
+
+def test_batch_norm_check_refuses_F_batch_norm():
+    def my_batch_norm(X, gamma, beta, mean, var, eps=1e-5, momentum=0.1, training=True):
+        mean, var = mean.clone(), var.clone()
+        return F.batch_norm(X, mean, var, gamma, beta, training, momentum, eps), mean, var
+    with pytest.raises(AssertionError, match="^my_batch_norm calls F.batch_norm"):
+        checks.check_batch_norm(my_batch_norm)
+    assert checks.check_batch_norm(my_batch_norm, forbid=())  # the same code is right when allowed
+
+
+def test_forbidding_a_method_and_allowing_cnnlib_inside():
+    ref = lambda X: X.mean(dim=(2, 3))  # noqa: E731
+    cases = [(torch.randn(2, 3, 4, 4),)]
+
+    def by_mean(X):
+        return X.mean(dim=(2, 3))
+
+    def by_pool2d(X):  # pool2d itself averages with mean: calls inside cnnlib do not count
+        return pool2d(X, tuple(X.shape[-2:]), mode="avg").flatten(1)
+    with pytest.raises(AssertionError, match="by_mean calls Tensor.mean"):
+        checks.check(by_mean, ref, cases, forbid=("Tensor.mean", "torch.mean"))
+    assert checks.check(by_pool2d, ref, cases, forbid=("Tensor.mean", "torch.mean"))
+    with checks.watching_calls(["F.conv2d"]) as watch:
+        F.relu(torch.ones(1))
+    assert watch.called is None
+
+
+def test_messages_name_the_learners_function():
+    def my_corr2d(X, K):
+        return corr2d(X, K.flip(0, 1))
+    message = fails(checks.check_corr2d, my_corr2d)
+    assert message.startswith("my_corr2d is wrong on case")
+
+
+@pytest.mark.parametrize("stub", [None, ...])
+def test_a_function_left_as_none_is_not_implemented(stub):
+    assert "not implemented yet" in fails(checks.check_pool2d, stub)
+
+
+def test_check_answer_says_right_or_wrong_without_the_answer(capsys):
+    assert checks.check_answer("conv1_params", 34_944, 34_944)
+    assert capsys.readouterr().out == "✓ conv1_params is right\n"
+    for wrong, expected_text in [(34_848, "conv1_params is not right. Hint: one bias per kernel"),
+                                 (34944.0, "should be an int, got float")]:
+        with pytest.raises(AssertionError) as info:
+            checks.check_answer("conv1_params", wrong, 34_944, "one bias per kernel")
+        assert expected_text in str(info.value) and "34944" not in str(info.value).replace("34944.0", "")
+    with pytest.raises(AssertionError, match="not implemented yet"):
+        checks.check_answer("conv1_params", None, 34_944)
+
+
+def test_check_answer_on_lists_names_the_wrong_entries_only():
+    with pytest.raises(AssertionError) as info:
+        checks.check_answer("predicted", [(1, 6, 24, 24), [8, 16, 30, 30], (2, 4, 8, 9)],
+                            [(1, 6, 24, 24), (8, 16, 30, 30), (2, 4, 8, 8)], "k - 1")
+    message = str(info.value)
+    assert "1 of 3 entries are wrong (entry 2" in message and "(2, 4, 8, 8)" not in message
+    with pytest.raises(AssertionError, match="a list of 3 entries, got 2 entries"):
+        checks.check_answer("predicted", [(1,), (2,)], [(1,), (2,), (3,)])
+
+
+def test_check_shapes_runs_the_layers_itself():
+    cases = [((1, 1, 28, 28), torch.nn.Conv2d(1, 6, 5)), ((1, 3, 8, 8), torch.nn.MaxPool2d(2))]
+    assert checks.check_shapes("predicted_shapes", [(1, 6, 24, 24), (1, 3, 4, 4)], cases)
+    with pytest.raises(AssertionError, match="entry 0") as info:
+        checks.check_shapes("predicted_shapes", [(1, 6, 28, 28), (1, 3, 4, 4)], cases)
+    assert "24" not in str(info.value)
+
+
+def test_check_receptive_field_with_kernel_stride_pairs():
+    def pairs(layers):
+        return _rf_recurrence([(k, s, 1) for k, s in layers])
+    assert checks.check_receptive_field(pairs, dilation=False)
+    with pytest.raises(AssertionError, match="layers = "):
+        checks.check_receptive_field(lambda layers: 1 + sum(k - 1 for k, s in layers), dilation=False)
+
+
+def test_check_answer_on_a_tensor_says_where_it_differs():
+    with pytest.raises(AssertionError, match=r"has shape \(2,\), expected \(1, 2\)"):
+        checks.check_answer("mean_image", torch.zeros(2), torch.zeros(1, 2))
+
+
+def test_check_properties_can_forbid_calls():
+    def my_dropout(x, p):
+        return F.dropout(x, p)
+    with pytest.raises(AssertionError, match="my_dropout calls F.dropout"):
+        checks.check_properties("my_dropout", my_dropout, [("it keeps the shape", lambda f: f(torch.ones(3), 0.5).shape == (3,))],
+                                forbid=("F.dropout",))
+
+
+def test_check_properties():
+    props = [("it returns a tensor", lambda f: isinstance(f(1), torch.Tensor)), ("f(1) is 2", lambda f: f(1) == 2)]
+    assert checks.check_properties("f", lambda x: torch.tensor(x + 1), props)
+    with pytest.raises(AssertionError, match="f is not right yet: f\\(1\\) is 2"):
+        checks.check_properties("f", lambda x: torch.tensor(x), props)
+    with pytest.raises(AssertionError, match="testing that it returns a tensor, your code raised ZeroDivisionError"):
+        checks.check_properties("f", lambda x: x / 0, props)
+
+    def todo(x):
+        raise NotImplementedError
+    for stub in (None, todo):
+        with pytest.raises(AssertionError, match="not implemented yet"):
+            checks.check_properties("f", stub, props)

@@ -69,5 +69,13 @@ def test_check_occlusion_drop_cannot_be_passed_with_the_library_function():
         return cnnlib.occlusion(model, x, target, patch=patch, stride=patch, baseline=baseline)[:, top, left]
 
     message = fails(checks.check_occlusion_drop, library)
-    assert "occlusion is what this exercise asks you to write" in message
-    assert cnnlib.occlusion is cnnlib.explain.occlusion and cnnlib.occlusion.__module__ == "cnnlib.explain"  # restored
+    assert message.startswith("library calls cnnlib.explain.occlusion: this exercise asks you to write it without")
+    assert cnnlib.occlusion is cnnlib.explain.occlusion and cnnlib.occlusion.__module__ == "cnnlib.explain"  # untouched
+
+
+def test_check_grad_cam_map_cannot_be_passed_with_the_library():
+    def library(activations, gradients):
+        cnnlib.explain.grad_cam(torch.nn.Identity(), activations, "")  # any call into cnnlib.explain counts
+        return grad_cam_map(activations, gradients)
+
+    assert "library calls cnnlib.explain.grad_cam" in fails(checks.check_grad_cam_map, library)

@@ -57,11 +57,34 @@ def test_setup_cell_installs_only_on_colab():
     assert setup.count(nbtool.REPO_URL) == 1 and nbtool.REPO_URL.startswith("https://github.com/")
 
 
+def checked(cell: dict) -> bool:
+    return nbtool.CHECK_TAG in cell["metadata"].get("tags", [])
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_unchecked_outputs(path):
     for cell in committed_cells(path):
         if cell["cell_type"] == "code" and cell["outputs"]:
-            assert "NBVAL_CHECK_OUTPUT" in source(cell), f"unchecked output in: {source(cell)[:60]!r}"
+            assert checked(cell), f"unchecked output in: {source(cell)[:60]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checked_cells_carry_the_tag_not_the_comment(path):
+    """The marker lives in the cell's tags, so the code a learner reads is only the lesson; a checked cell
+    keeps its committed output (a cell that lost its tag would have lost its output in tools/nb.py run)."""
+    for cell in cells(path):
+        assert nbtool.CHECK not in source(cell), f"run python tools/nb.py sync: {source(cell)[:60]!r}"
+        if cell["cell_type"] == "code" and checked(cell):
+            assert cell["outputs"], f"a checked cell without committed output: {source(cell)[:60]!r}"
+    assert any(checked(c) for c in cells(path)), "every chapter checks some deterministic output"
+
+
+def test_check_comments_become_tags():
+    from nbformat.v4 import new_code_cell, new_notebook
+    nb = new_notebook(cells=[new_code_cell("# NBVAL_CHECK_OUTPUT\n\nprint(1)"), new_code_cell("print(2)")])
+    nbtool.move_check_comments(nb)
+    assert nb.cells[0].source == "print(1)" and nb.cells[0].metadata["tags"] == [nbtool.CHECK_TAG]
+    assert "tags" not in nb.cells[1].metadata
 
 
 def test_outputs_saved_in_the_working_copy_do_not_count_until_staged(tmp_path):
@@ -94,6 +117,8 @@ def test_current_apis_and_quick_mode(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_readme_lists_every_chapter_with_its_badge(path):
+def test_readme_opens_the_learner_version_with_the_solutions_one_click_away(path):
     readme = (ROOT / "README.md").read_text()
-    assert f"(notebooks/{path.name})" in readme and nbtool.badge_line(path) in readme
+    learner = nbtool.learner_path(path)
+    assert f"(learner/{path.name})" in readme and nbtool.badge_line(learner) in readme
+    assert f"[solutions](notebooks/{path.name})" in readme and nbtool.badge_line(path) not in readme

@@ -49,3 +49,13 @@ def test_requirements_use_ranges_not_pins():
 def test_python_version_floor():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.10"
+
+
+def test_no_merge_conflict_markers_are_committed():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = subprocess.run(["git", "grep", "-n", "-E", "^(<<<<<<<|>>>>>>>) "], cwd=root, capture_output=True,
+                           text=True).stdout
+    assert found == "", f"merge conflict markers left in:\n{found}"

@@ -18,6 +18,16 @@ def test_show_images_grid_and_titles():
     assert cnnlib.show_images([torch.rand(3, 5, 5), torch.rand(5, 5)]).axes[0].images
 
 
+def test_show_images_two_line_titles_do_not_overlap_the_row_above():
+    # chapter 4's grid of mistakes: "true\n-> predicted" titles on two rows of eight
+    fig = cnnlib.show_images(torch.rand(16, 1, 28, 28), ["T-shirt/top\n→ Pullover"] * 16, scale=1.6)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    above, below = fig.axes[0], fig.axes[8]
+    title_top = below.title.get_window_extent(renderer).y1
+    assert title_top < above.get_window_extent(renderer).y0, "a second-row title runs into the first row"
+
+
 def test_show_images_rejects_bad_input():
     with pytest.raises(ValueError, match="2 images but 1 labels"):
         cnnlib.show_images(torch.rand(2, 1, 4, 4), labels=["a"])

@@ -1,20 +1,29 @@
 """Maintain the course notebooks.
 
+    python tools/nb.py sync [NOTEBOOK ...]     after any edit or merge: header, nbval tags, nbgrader metadata,
+                                               learner versions (one command regenerates everything derived)
     python tools/nb.py header [NOTEBOOK ...]   write the Colab badge and setup cell from cnnlib/_course.py
     python tools/nb.py run [NOTEBOOK ...]      execute in quick mode, keep only outputs that nbval checks
-    python tools/nb.py strip [NOTEBOOK ...]    drop every output except those of NBVAL_CHECK_OUTPUT cells
+    python tools/nb.py strip [NOTEBOOK ...]    drop every output except those of checked cells
+    python tools/nb.py grading [NOTEBOOK ...]  write the nbgrader metadata of the exercise cells
     python tools/nb.py student OUTDIR [NOTEBOOK ...]
                                                write student versions: solutions removed, outputs cleared
 
 Without NOTEBOOK arguments each command works on every notebook in notebooks/.
-Solutions sit between "### BEGIN SOLUTION" and "### END SOLUTION" lines (nbgrader's markers). In the
-student version a code solution becomes `raise NotImplementedError(...)` at the marker's indentation, a
-markdown one becomes "YOUR ANSWER HERE".
+Checked cells carry the tag "nbval-check-output"; a "# NBVAL_CHECK_OUTPUT" first line is moved into it.
+Exercises live under a markdown heading "### Exercise ..." (or "## Exercise: ..."). Solutions sit between
+"### BEGIN SOLUTION" and "### END SOLUTION" lines (nbgrader's markers), self-checks are code cells that
+start with "# Self-check" and may end with a "### BEGIN HIDDEN TESTS" ... "### END HIDDEN TESTS" region.
+Every other code cell of an exercise is a given helper: nbgrader locks it. In the student version a code
+solution inside a function becomes `raise NotImplementedError(...)`, a top-level one a "# YOUR CODE HERE"
+comment (the cell names the answer variables above it, `x = None`), a markdown one "YOUR ANSWER HERE";
+hidden tests are removed. The learner versions in learner/ are the student versions of the chapters.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -26,11 +35,24 @@ sys.path.insert(0, str(ROOT))
 from cnnlib._course import REPO_URL, colab_url  # noqa: E402
 
 CHECK = "NBVAL_CHECK_OUTPUT"
+CHECK_TAG = "nbval-check-output"
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+SELF_CHECK = "# Self-check"
 CODE_STUB = 'raise NotImplementedError("Exercise: write your solution here")'
+TOP_LEVEL_STUB = "# YOUR CODE HERE"
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 SETUP_MARK = "# Colab setup"
 BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+LEARNER_DIR = ROOT / "learner"
+VERSION_MARK = "<!-- course-version -->"
+SOLUTIONS_LINE = (f"{VERSION_MARK}*This is the version with solutions, for instructors and for checking your work. "
+                  "Learners start from the [exercise version](../learner/{name}).*")
+LEARNER_LINE = (f"{VERSION_MARK}*Exercise version: the exercises are blank for you to write. The solutions are "
+                "in [notebooks/{name}](../notebooks/{name}).*")
+EXERCISE_HEADING = re.compile(r"^(#{2,4})\s+Exercise\b\s*(\d+)?", re.MULTILINE)
+HEADING = re.compile(r"^(#{1,4})\s+\S", re.MULTILINE)
+POINTS = 1  # per self-check and per written answer
 
 SETUP_SOURCE = f'''{SETUP_MARK}: on Google Colab, install cnnlib from the course repository (Colab's own
 # PyTorch is kept: pip only adds what is missing). Anywhere else this cell does nothing.
@@ -49,27 +71,63 @@ def badge_line(path: Path) -> str:
     return BADGE.format(url=colab_url(path.resolve().relative_to(ROOT).as_posix()))
 
 
-def header(path: Path) -> None:
-    """Make cell 0 start with the badge and cell 1 the setup cell."""
-    nb = nbformat.read(path, as_version=4)
+def learner_path(path: Path) -> Path:
+    return LEARNER_DIR / path.name
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Header, nbval tags, outputs
+# ----------------------------------------------------------------------------------------------------------
+
+def set_header(nb: nbformat.NotebookNode, path: Path, version_line: str | None = None) -> None:
+    """Cell 0 starts with the badge of ``path`` (and ``version_line``); cell 1 is the setup cell."""
     first = nb.cells[0]
-    lines = [line for line in first.source.splitlines() if "colab-badge.svg" not in line]
-    first.source = "\n".join([badge_line(path), *lines]).strip() + "\n"
+    lines = [line for line in first.source.splitlines() if "colab-badge.svg" not in line and VERSION_MARK not in line]
+    first.source = "\n".join([badge_line(path), *([version_line] if version_line else []), *lines]).strip() + "\n"
     if len(nb.cells) > 1 and nb.cells[1].cell_type == "code" and nb.cells[1].source.startswith(SETUP_MARK):
         nb.cells[1].source = SETUP_SOURCE
     else:
         nb.cells.insert(1, nbformat.v4.new_code_cell(SETUP_SOURCE))
+
+
+def header(path: Path) -> None:
+    """Make cell 0 start with the badge (and, in a chapter with exercises, a link to its learner version)."""
+    nb = nbformat.read(path, as_version=4)
+    set_header(nb, path, SOLUTIONS_LINE.format(name=path.name) if has_solutions(nb) else None)
+    nbformat.write(nb, path)
+
+
+def is_checked(cell: nbformat.NotebookNode) -> bool:
+    return CHECK_TAG in cell.metadata.get("tags", [])
+
+
+def move_check_comments(nb: nbformat.NotebookNode) -> None:
+    """Turn a leading ``# NBVAL_CHECK_OUTPUT`` comment into the cell tag nbval also reads."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.source.lstrip().startswith(f"# {CHECK}"):
+            continue
+        rest = cell.source.lstrip().split("\n", 1)[1] if "\n" in cell.source.strip() else ""
+        cell.source = rest.lstrip("\n")
+        tags = cell.metadata.setdefault("tags", [])
+        if CHECK_TAG not in tags:
+            tags.append(CHECK_TAG)
+
+
+def tags(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    move_check_comments(nb)
     nbformat.write(nb, path)
 
 
 def strip(path: Path) -> None:
     """Keep outputs only where nbval compares them; drop execution counts and noisy metadata."""
     nb = nbformat.read(path, as_version=4)
+    move_check_comments(nb)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        if CHECK not in cell.source:  # nbval needs the execution count of the cells it compares
+        if not is_checked(cell):  # nbval needs the execution count of the cells it compares
             cell.outputs = []
             cell.execution_count = None
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -89,25 +147,115 @@ def run(path: Path, timeout: int = 1800) -> None:
     strip(path)
 
 
-def remove_solutions(source: str, stub: str) -> str:
-    """Replace each BEGIN/END SOLUTION region (markers included) by ``stub`` at the BEGIN line's indentation."""
+# ----------------------------------------------------------------------------------------------------------
+# Exercises: which cell is what, and nbgrader's metadata for it
+# ----------------------------------------------------------------------------------------------------------
+
+def exercise_roles(nb: nbformat.NotebookNode) -> list[tuple[str, str] | None]:
+    """For every cell, ``(exercise label, role)`` or None outside the exercises.
+
+    Roles: "answer" (code solution), "written" (markdown solution), "check" (self-check), "given" (any
+    other code cell of an exercise), "prompt" (its markdown). Raises ValueError for a misplaced marker.
+    """
+    roles: list[tuple[str, str] | None] = []
+    label = None
+    for index, cell in enumerate(nb.cells):
+        source = cell.source
+        if cell.cell_type == "markdown":
+            headings = HEADING.findall(source)
+            exercise = [m for m in EXERCISE_HEADING.finditer(source) if not m.group(0).startswith("## Exercises")]
+            if exercise:
+                number = exercise[-1].group(2)
+                label = f"exercise{number}" if number else "exercise"
+            elif any(len(h) <= 2 for h in headings) and "## Exercises" not in source:
+                label = None  # a new section (Summary, References, ...) ends the exercises
+        solution, check = BEGIN_SOLUTION in source, cell.cell_type == "code" and source.startswith(SELF_CHECK)
+        if label is None:
+            if solution or check:
+                raise ValueError(f"cell {index}: a solution or self-check outside an '### Exercise' section")
+            roles.append(None)
+            continue
+        if solution and check:
+            raise ValueError(f"cell {index}: a self-check cell must not hold a solution; split the cell")
+        if cell.cell_type == "markdown":
+            roles.append((label, "written" if solution else "prompt"))
+        else:
+            roles.append((label, "answer" if solution else "check" if check else "given"))
+    return roles
+
+
+def grading_metadata(nb: nbformat.NotebookNode) -> list[dict | None]:
+    """nbgrader's cell metadata (schema 3) for every cell, derived from the markers; None: no metadata."""
+    metadata, seen = [], {}
+    for role in exercise_roles(nb):
+        if role is None or role[1] == "prompt":
+            metadata.append(None)
+            continue
+        label, kind = role
+        key = f"{label}-{kind}"
+        seen[key] = seen.get(key, 0) + 1
+        grade_id = key if seen[key] == 1 else f"{key}{seen[key]}"
+        meta = {"grade": kind in ("written", "check"), "grade_id": grade_id, "locked": kind in ("check", "given"),
+                "schema_version": 3, "solution": kind in ("answer", "written"), "task": False}
+        if meta["grade"]:
+            meta["points"] = POINTS
+        metadata.append(meta)
+    return metadata
+
+
+def apply_grading(nb: nbformat.NotebookNode) -> None:
+    for cell, meta in zip(nb.cells, grading_metadata(nb)):
+        if meta is None:
+            cell.metadata.pop("nbgrader", None)
+        else:
+            cell.metadata["nbgrader"] = meta
+
+
+def grading(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    apply_grading(nb)
+    nbformat.write(nb, path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Student and learner versions
+# ----------------------------------------------------------------------------------------------------------
+
+def remove_regions(source: str, begin: str, end: str, stub) -> str:
+    """Replace each ``begin``/``end`` region (markers included) by ``stub(indent)``; no line for None."""
     lines, inside = [], False
     for number, line in enumerate(source.splitlines(), start=1):
         marker = line.strip()
-        if marker.startswith(BEGIN_SOLUTION):
+        if marker.startswith(begin):
             if inside:
-                raise ValueError(f"line {number}: {BEGIN_SOLUTION} inside another solution")
+                raise ValueError(f"line {number}: {begin} inside another region")
             inside = True
-            lines.append(line[:len(line) - len(line.lstrip())] + stub)
-        elif marker.startswith(END_SOLUTION):
+            indent = line[:len(line) - len(line.lstrip())]
+            if (text := stub(indent)) is not None:
+                lines.append(indent + text)
+        elif marker.startswith(end):
             if not inside:
-                raise ValueError(f"line {number}: {END_SOLUTION} without {BEGIN_SOLUTION}")
+                raise ValueError(f"line {number}: {end} without {begin}")
             inside = False
         elif not inside:
             lines.append(line)
     if inside:
-        raise ValueError(f"{BEGIN_SOLUTION} without {END_SOLUTION}")
+        raise ValueError(f"{begin} without {end}")
     return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
+
+
+def remove_solutions(source: str, stub: str) -> str:
+    """Replace each BEGIN/END SOLUTION region (markers included) by ``stub`` at the BEGIN line's indentation.
+
+    A code stub at the top level of a cell becomes a comment: the cell names its answers above the region.
+    """
+    if stub == CODE_STUB:
+        return remove_regions(source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: CODE_STUB if indent else TOP_LEVEL_STUB)
+    return remove_regions(source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: stub)
+
+
+def remove_hidden_tests(source: str) -> str:
+    return remove_regions(source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: None).rstrip("\n")
 
 
 def has_solutions(nb: nbformat.NotebookNode) -> bool:
@@ -115,14 +263,20 @@ def has_solutions(nb: nbformat.NotebookNode) -> bool:
 
 
 def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with every solution removed and every output cleared."""
+    """A copy of ``nb`` with solutions and hidden tests removed, outputs cleared, given and check cells
+    read-only, and no nbgrader metadata (for courses that do not use nbgrader)."""
     nb = nbformat.from_dict(nb)  # a deep copy
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        meta = cell.metadata.pop("nbgrader", None)
+        if meta and meta.get("locked"):
+            cell.metadata["editable"] = False
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         if BEGIN_SOLUTION in cell.source:
             cell.source = remove_solutions(cell.source, CODE_STUB if cell.cell_type == "code" else MARKDOWN_STUB)
+        if BEGIN_HIDDEN in cell.source:
+            cell.source = remove_hidden_tests(cell.source)
     return nb
 
 
@@ -136,8 +290,40 @@ def student(path: Path, outdir: Path) -> Path:
     return target
 
 
+def learner_version(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
+    """The student version as shipped in learner/: its own badge and a link to the solutions."""
+    version = student_version(nb)
+    set_header(version, learner_path(path), LEARNER_LINE.format(name=path.name))
+    for cell in version.cells:
+        if CHECK_TAG in cell.metadata.get("tags", []):
+            cell.metadata["tags"].remove(CHECK_TAG)
+            if not cell.metadata["tags"]:
+                del cell.metadata["tags"]
+    return version
+
+
+def learner(path: Path) -> Path | None:
+    """Write learner/NAME for a chapter with exercises; return its path (None: the chapter has none)."""
+    nb = nbformat.read(path, as_version=4)
+    if not has_solutions(nb):
+        return None
+    LEARNER_DIR.mkdir(exist_ok=True)
+    target = learner_path(path)
+    nbformat.write(learner_version(nb, path), target)
+    return target
+
+
+def sync(path: Path) -> None:
+    """Regenerate everything derived from a chapter: header, tags, nbgrader metadata, learner version."""
+    header(path)
+    tags(path)
+    grading(path)
+    learner(path)
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("header", "run", "strip", "student"):
+    commands = {"header": header, "run": run, "strip": strip, "grading": grading, "sync": sync}
+    if not argv or argv[0] not in (*commands, "student"):
         sys.exit(__doc__)
     if argv[0] == "student":
         if len(argv) < 2:
@@ -146,9 +332,8 @@ def main(argv: list[str]) -> None:
         for path in notebooks(argv[2:]):
             print(f"student: {path.name} -> {student(path, outdir)}")
         return
-    command = {"header": header, "run": run, "strip": strip}[argv[0]]
     for path in notebooks(argv[1:]):
-        command(path)
+        commands[argv[0]](path)
         print(f"{argv[0]}: {path.relative_to(ROOT)}")
 
 

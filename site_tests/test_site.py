@@ -1,0 +1,122 @@
+"""The course site in a real browser: build it, serve it on 127.0.0.1, open every page in Chromium.
+
+Run by .ci/run (Debian's chromium, driven by Playwright with ``executable_path``; no browser download):
+    python -m pytest -o addopts= site_tests
+With CNN_SITE_EXECUTE=1 the site is built with executed notebooks (tools/website.py --execute), so every
+output figure is checked too. Screenshots land in build/site-screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import diagrams  # noqa: E402
+import website  # noqa: E402
+
+from cnnlib._course import colab_url  # noqa: E402
+
+SHOTS = ROOT / "build" / "site-screenshots"
+RAW_MATH = re.compile(r"\$[^$\n]+\$|\\\(|\\\[")
+
+
+def chromium() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        raise RuntimeError("no Chromium found: install Debian's chromium (apt-get install chromium) or set CHROMIUM")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server():
+    html = website.build(execute=os.environ.get("CNN_SITE_EXECUTE") == "1")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", html
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+PAGES = ["index.html"] + [Path(p).with_suffix(".html").as_posix() for p in website.pages()]
+
+
+def test_every_page_renders(server, browser):
+    base, html = server
+    assert sorted(p.relative_to(html).as_posix() for p in html.glob("notebooks/*.html")) == sorted(
+        p for p in PAGES if p.startswith("notebooks/")), "the site and the notebooks differ"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    internal: set[str] = set()
+    current = {"url": ""}
+    page.on("console", lambda m: m.type == "error" and problems.append(f"{current['url']}: console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"{current['url']}: script error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"{current['url']}: failed to load {r.url}"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{current['url']}: {r.status} for {r.url}"))
+    for name in PAGES:
+        current["url"] = name
+        page.goto(f"{base}/{name}", wait_until="networkidle")
+        page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        broken = page.evaluate("() => Array.from(document.images)"
+                               ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+        problems += [f"{name}: image did not load: {src}" for src in broken]
+        text = page.evaluate("""() => { const main = document.querySelector('main') || document.body;
+            const copy = main.cloneNode(true);
+            copy.querySelectorAll('pre, code, mjx-container, script, .highlight').forEach(e => e.remove());
+            return copy.innerText; }""")
+        problems += [f"{name}: raw math left: {m!r}" for m in RAW_MATH.findall(text)]
+        unrendered = page.evaluate("() => Array.from(document.querySelectorAll('.math'))"
+                                   ".filter(e => !e.querySelector('mjx-container')).length")
+        if unrendered:
+            problems.append(f"{name}: {unrendered} math elements not rendered by MathJax")
+        internal |= {h.split("#")[0] for h in page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+                     if h.startswith(base)}
+        if name.startswith("notebooks/"):
+            notebook = Path(name).with_suffix(".ipynb").as_posix()
+            colab = page.eval_on_selector_all("a", "as => as.filter(a => a.innerText.trim() === 'Open in Colab')"
+                                                   ".map(a => a.href)")
+            if colab != [colab_url(notebook)]:
+                problems.append(f"{name}: Colab link {colab}, expected [{colab_url(notebook)}]")
+            shown = page.evaluate("() => Array.from(document.images).filter(i => i.naturalWidth > 0)"
+                                  ".map(i => i.src.split('/').pop())")
+            for asset, (stem, *_rest) in diagrams.PLACES.items():
+                if stem == Path(name).stem and not any(s.startswith(asset.removesuffix(".svg")) for s in shown):
+                    problems.append(f"{name}: diagram {asset} not shown")
+        shot = SHOTS / (name.replace("/", "_").removesuffix(".html") + ".png")
+        page.screenshot(path=str(shot))
+        if max(ImageStat.Stat(Image.open(shot).convert("L")).stddev) < 5:
+            problems.append(f"{name}: the screenshot is blank")
+    for url in sorted(internal):
+        try:
+            with urllib.request.urlopen(url) as response:
+                ok = response.status == 200
+        except OSError:
+            ok = False
+        if not ok:
+            problems.append(f"internal link does not resolve: {url}")
+    assert not problems, "\n".join(problems)
+    print(f"{len(PAGES)} pages checked, {len(internal)} internal links")

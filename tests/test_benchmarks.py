@@ -1,0 +1,26 @@
+"""The benchmark scripts run end to end in their tiny configurations (no times are asserted)."""
+
+import runpy
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_speedrun_tiny_prints_hardware_recipe_and_both_rows(capsys):
+    script = runpy.run_path(str(BENCHMARKS / "fashion_speedrun.py"))
+    script["main"](["--tiny", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert "torch " in out and "CPU" in out and "'schedule': 'onecycle'" in out
+    rows = [line for line in out.splitlines() if line.startswith("| chapter 15 recipe |")
+            or line.startswith("| plain recipe |")]
+    assert len(rows) == 2
+    accuracy = float(rows[0].split("|")[2].split("±")[0])
+    assert 0.0 <= accuracy <= 1.0
+
+
+def test_speedrun_net_takes_fashion_mnist_images():
+    import torch
+
+    script = runpy.run_path(str(BENCHMARKS / "fashion_speedrun.py"))
+    net = script["speedrun_net"]((8, 16, 32))
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
