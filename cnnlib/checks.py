@@ -670,9 +670,10 @@ class _Blocked:
         raise RuntimeError(f"{self.name} is what this exercise asks you to write: compute it yourself")
 
 
-def check_one_cycle_lr(fn: Callable) -> bool:
+def check_one_cycle_lr(fn: Callable, n_random: int = 0, seed: int = 0) -> bool:
     """Check ``fn(step, total_steps, max_lr, pct_start=0.3, div_factor=25.0, final_div_factor=1e4) -> float``
-    against ``torch.optim.lr_scheduler.OneCycleLR`` (cosine annealing, two phases), at every step.
+    against ``torch.optim.lr_scheduler.OneCycleLR`` (cosine annealing, two phases), at every step;
+    ``n_random`` more settings are drawn with ``seed``.
     """
     from torch.optim import lr_scheduler
 
@@ -699,6 +700,12 @@ def check_one_cycle_lr(fn: Callable) -> bool:
              Case((20, 2.0), {"pct_start": 0.25, "final_div_factor": 100.0}),
              Case((100, 0.4), {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4}),
              Case((37, 0.05), {"pct_start": 0.1, "div_factor": 5.0, "final_div_factor": 10.0})]
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n_random):
+        total = _randint(g, 10, 200)
+        cases.append(Case((total, float(torch.rand(1, generator=g)) + 0.01),
+                          {"pct_start": _randint(g, 2, total // 2) / total, "div_factor": float(_randint(g, 2, 50)),
+                           "final_div_factor": float(10 ** _randint(g, 0, 4))}))
     lr_scheduler.OneCycleLR = torch.optim.lr_scheduler.OneCycleLR = _Blocked("OneCycleLR")
     try:
         return check(every_step, reference, cases, getattr(fn, "__name__", "one_cycle_lr") + " (at every step)",
