@@ -46,10 +46,11 @@ SETUP_MARK = "# Colab setup"
 BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 LEARNER_DIR = ROOT / "learner"
 VERSION_MARK = "<!-- course-version -->"
-SOLUTIONS_LINE = (f"{VERSION_MARK}*This is the version with solutions, for instructors and for checking your work. "
-                  "Learners start from the [exercise version](../learner/{name}).*")
-LEARNER_LINE = (f"{VERSION_MARK}*Exercise version: the exercises are blank for you to write. The solutions are "
-                "in [notebooks/{name}](../notebooks/{name}).*")
+# The mark ends the line: a line that starts with "<!--" is raw HTML to Markdown, and its link would not render.
+SOLUTIONS_LINE = ("*This is the version with solutions, for instructors and for checking your work. "
+                  "Learners start from the [exercise version](../learner/{name}).*" + VERSION_MARK)
+LEARNER_LINE = ("*Exercise version: the exercises are blank for you to write. The solutions are "
+                "in [notebooks/{name}](../notebooks/{name}).*" + VERSION_MARK)
 EXERCISE_HEADING = re.compile(r"^(#{2,4})\s+Exercise\b\s*(\d+)?", re.MULTILINE)
 HEADING = re.compile(r"^(#{1,4})\s+\S", re.MULTILINE)
 POINTS = 1  # per self-check and per written answer
