@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 
-from .train import Callback, FitState
+from .train import Callback, FitState, snapshot
 
 
 def schedule_length(scheduler) -> int | None:
@@ -113,7 +113,7 @@ class EarlyStopping(Callback):
         acc, epoch = state.history.val_acc[-1], len(state.history)
         if acc > self.best_acc:
             self.best_acc, self.best_epoch = acc, epoch
-            self.best_state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            self.best_state = snapshot(state.model)
         elif epoch - self.best_epoch >= self.patience:
             state.stop = True
 

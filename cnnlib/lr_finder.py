@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .device import get_device
-from .train import Batches
+from .train import Batches, snapshot
 
 
 @dataclass
@@ -55,7 +55,7 @@ def lr_find(model: nn.Module, train: Batches, optimizer_fn: Callable | None = No
         raise ValueError(f"steps must be at least 10 for a useful curve, got {steps}")
     device = get_device(device)
     model.to(device).train()
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    saved = snapshot(model)
     optimizer_fn = optimizer_fn or (lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9))
     optimizer = optimizer_fn(model.parameters(), start)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=(end / start) ** (1 / (steps - 1)))

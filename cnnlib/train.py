@@ -441,7 +441,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     if graph_safe and cuda_graph is not False:
         step = _GraphedStep(step)
 
-    last_good = _snapshot(model)
+    last_good = snapshot(model)
     try:
         for cb in callbacks:
             cb.on_fit_start(state)
@@ -489,7 +489,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
             if val_result is not None:
                 history.val_loss.append(val_result[0])
                 history.val_acc.append(val_result[1])
-            last_good = _snapshot(model)
+            last_good = snapshot(model)
             for cb in callbacks:
                 cb.on_epoch_end(state)
             if state.stop:
@@ -528,7 +528,7 @@ def _trim(history: History) -> History:
     return history
 
 
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the weights on the device (cheap for the course's models), to go back to after a NaN."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
