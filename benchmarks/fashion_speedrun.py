@@ -52,7 +52,7 @@ class Recipe:
 
 # For a GPU, where a wider network costs little more time: not yet tuned on a GPU (no GPU was lent when this
 # was written); run --tune --preset gpu first where one is available.
-PRESETS = {"cpu": dict(widths=(24, 48, 96), epochs=6), "gpu": dict(widths=(64, 128, 256), epochs=12, batch_size=512, lr=0.4)}
+PRESETS = {"cpu": dict(widths=(32, 64, 128), epochs=10, batch_size=512, lr=0.4), "gpu": dict(widths=(64, 128, 256), epochs=12, batch_size=512, lr=0.4)}
 
 PLAIN = dict(lr=0.1, momentum=0.0, weight_decay=0.0, label_smoothing=0.0, crop=0, flip=0.0,
              schedule="constant", tta=False)
@@ -100,6 +100,9 @@ def run(recipe: Recipe, seed: int, device: torch.device, tune: bool, subset: int
     steps = recipe.epochs * len(splits.train)
     callbacks = []
     if recipe.schedule == "onecycle":
+        if steps * 0.25 <= 1:  # OneCycleLR's warm-up (pct_start 0.25) must last more than one step
+            raise ValueError(f"the one-cycle schedule needs more than 4 steps; epochs={recipe.epochs} of "
+                             f"{len(splits.train)} batches (batch_size={recipe.batch_size}) give {steps}")
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=steps,
                                                        pct_start=0.25, cycle_momentum=False)
         callbacks.append(cnnlib.LRSchedule(schedule))
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
     parser.add_argument("--widths", type=lambda s: tuple(int(v) for v in s.split(",")))
     parser.add_argument("--device", default=None)
     parser.add_argument("--contiguous", action="store_true", help="keep the default memory layout (NCHW)")
@@ -139,13 +143,14 @@ def main(argv: list[str] | None = None) -> None:
 
     device = cnnlib.get_device(args.device)
     recipe = replace(Recipe(), **PRESETS[args.preset])
-    changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("widths", args.widths)) if v is not None}
+    changes = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("widths", args.widths),
+                                                ("batch_size", args.batch_size)) if v is not None}
     changes.update({"channels_last": not args.contiguous, "compile": args.compile})
     if args.fp32:
         changes["amp"] = None
     subset, seeds = None, args.seeds
     if args.tiny:
-        changes = {"epochs": 1, "widths": (8, 16, 16), **changes}
+        changes = {"epochs": 1, "widths": (8, 16, 16), "batch_size": 128, **changes}
         subset, seeds = 2_000, 1
     recipe = replace(recipe, **changes)
     runs = {"chapter 15 recipe": recipe}

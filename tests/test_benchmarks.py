@@ -24,3 +24,11 @@ def test_speedrun_net_takes_fashion_mnist_images():
     script = runpy.run_path(str(BENCHMARKS / "fashion_speedrun.py"))
     net = script["speedrun_net"]((8, 16, 32))
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_speedrun_refuses_a_one_cycle_schedule_too_short_to_warm_up():
+    import pytest
+
+    script = runpy.run_path(str(BENCHMARKS / "fashion_speedrun.py"))
+    with pytest.raises(ValueError, match="one-cycle schedule needs more than 4 steps.*batch_size=1024"):
+        script["main"](["--tiny", "--device", "cpu", "--batch-size", "1024", "--no-plain"])
