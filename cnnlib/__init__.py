@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from . import augment, checks, data, explain, inspect, plot, transfer
-from .callbacks import BatchTransform, EarlyStopping, LRSchedule
+from .callbacks import BatchTransform, BNStatsProbe, EarlyStopping, LRSchedule
 from .checkpoint import Checkpoint, load_checkpoint
 from .checksums import CorruptDataError
 from .data import Splits, cifar10, data_dir, fashion_mnist, hymenoptera_dir, mnist
@@ -16,7 +16,7 @@ from .plot import plot_history, show_feature_maps, show_filters, show_images
 from .train import Callback, FitState, History, evaluate, fit, init_weights, predict
 
 __all__ = [
-    "augment", "BatchTransform", "Callback", "Checkpoint", "checks", "cifar10", "conv_output_size", "CorruptDataError",
+    "augment", "BatchTransform", "BNStatsProbe", "Callback", "Checkpoint", "checks", "cifar10", "conv_output_size", "CorruptDataError",
     "count_params", "data", "data_dir", "device_name", "EarlyStopping", "env_info", "evaluate", "explain",
     "fashion_mnist", "feature_maps", "fit", "FitState", "get_device", "grad_cam", "History", "hymenoptera_dir",
     "init_weights", "inspect", "layer_shapes", "load_checkpoint", "lr_find", "LRSchedule", "mnist", "occlusion", "overlay", "plot",

@@ -1,15 +1,19 @@
-"""Ready-made ``Callback``s for ``fit``: learning-rate schedules, batch transforms, early stopping, the live plot.
+"""Ready-made ``Callback``s for ``fit``: learning-rate schedules, batch transforms, early stopping, the live plot,
+and a probe of the batch-norm statistics.
 
 Each one is a few lines around one hook of ``cnnlib.train.Callback``; write your own the same way.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
+from torch import nn
+from torch.optim.swa_utils import update_bn
 
-from .train import Callback, FitState, snapshot
+from .train import Batches, Callback, FitState, evaluate, snapshot
 
 
 def schedule_length(scheduler) -> int | None:
@@ -126,6 +130,42 @@ class EarlyStopping(Callback):
     def on_fit_end(self, state: FitState) -> None:
         if self.restore_best and self.best_state is not None:
             state.model.load_state_dict(self.best_state)
+
+
+def batch_statistics_accuracy(model: nn.Module, data: Batches) -> float:
+    """Accuracy in training mode: each batch normalised with its own statistics (the model's running
+    statistics move; pass a copy). One read of the count at the end, not one per batch."""
+    device = next(model.parameters()).device
+    model.train()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    with torch.no_grad():
+        for X, y in data:
+            correct += (model(X.to(device)).argmax(dim=1) == y.to(device)).sum()
+    return correct.item() / len(data.labels)
+
+
+class BNStatsProbe(Callback):
+    """Chapter 9's probe: after each epoch, the validation accuracy with the running batch-norm statistics
+    (``eval_acc``, what ``fit`` reports), with each batch's own statistics (``batch_acc``) and with statistics
+    recomputed over ``train`` by ``update_bn`` (``recomputed_acc``). It measures copies; training is untouched."""
+
+    def __init__(self, train: Batches, val: Batches):
+        self.train, self.val = train, val
+        self.eval_acc: list[float] = []
+        self.batch_acc: list[float] = []
+        self.recomputed_acc: list[float] = []
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if not state.history.val_acc:
+            raise ValueError("BNStatsProbe reads fit's validation accuracy: call fit(model, train, val, ...)")
+        self.eval_acc.append(state.history.val_acc[-1])
+        fresh = copy.deepcopy(state.model)
+        device = next(fresh.parameters()).device
+        # A pass over shuffled training batches draws random numbers: keep training's random stream as it was.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            self.batch_acc.append(batch_statistics_accuracy(fresh, self.val))
+            update_bn(self.train, fresh, device=device)  # training mode, no gradient steps
+        self.recomputed_acc.append(evaluate(fresh, self.val)[1])
 
 
 class LivePlotter(Callback):

@@ -218,3 +218,39 @@ def test_running_curve_is_recorded_at_each_progress_update(tiny_model, tiny_batc
     positions = [p for p, *_ in history.running]
     assert positions == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
     assert all(lr == 0.1 and 0 <= acc <= 1 and math.isfinite(loss) for _, loss, acc, lr in history.running)
+
+
+def bn_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                         nn.Flatten(), nn.Linear(16, 3))
+
+
+def test_bn_stats_probe_measures_three_ways_on_copies(tiny_batches):
+    import copy
+
+    from torch.optim.swa_utils import update_bn
+
+    from cnnlib.callbacks import batch_statistics_accuracy
+
+    val = cnnlib.data.TensorBatches(tiny_batches.images[:32], tiny_batches.labels[:32], batch_size=16)
+    probe = cnnlib.BNStatsProbe(tiny_batches, val)
+    probed, plain = bn_model(), bn_model()
+    torch.manual_seed(1)
+    history = cnnlib.fit(probed, tiny_batches, val, epochs=2, lr=0.5, callbacks=[probe], device="cpu",
+                         progress=False, live_plot=False)
+    torch.manual_seed(1)
+    cnnlib.fit(plain, tiny_batches, val, epochs=2, lr=0.5, device="cpu", progress=False, live_plot=False)
+    assert all(torch.equal(a, b) for a, b in zip(probed.state_dict().values(), plain.state_dict().values()))
+    assert probe.eval_acc == history.val_acc and len(probe.batch_acc) == len(probe.recomputed_acc) == 2
+    fresh = copy.deepcopy(probed)
+    assert probe.batch_acc[-1] == batch_statistics_accuracy(copy.deepcopy(probed), val)
+    update_bn(tiny_batches, fresh)
+    assert probe.recomputed_acc[-1] == cnnlib.evaluate(fresh, val)[1]
+
+
+def test_bn_stats_probe_needs_a_validation_set(tiny_batches):
+    probe = cnnlib.BNStatsProbe(tiny_batches, tiny_batches)
+    with pytest.raises(ValueError, match="BNStatsProbe reads fit's validation accuracy"):
+        cnnlib.fit(bn_model(), tiny_batches, None, epochs=1, callbacks=[probe], device="cpu", progress=False,
+                   live_plot=False)

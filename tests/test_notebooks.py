@@ -58,7 +58,7 @@ def test_setup_cell_installs_only_on_colab():
 
 
 def checked(cell: dict) -> bool:
-    return nbtool.CHECK_TAG in cell["metadata"].get("tags", [])
+    return cell["cell_type"] == "code" and source(cell).lstrip().startswith(f"# {nbtool.CHECK}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -69,26 +69,27 @@ def test_committed_without_unchecked_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_checked_cells_carry_the_comment_and_the_tag(path):
-    """A reader sees which outputs are checked (the comment); tools/nb.py strip keeps them (the tag). A checked
-    cell keeps its committed output (a cell that lost its tag would have lost its output in tools/nb.py run)."""
+def test_checked_cells_carry_the_comment_not_the_tag(path):
+    """A reader sees which outputs are checked (the comment); one marker, since nbval warns about two. A checked
+    cell keeps its committed output (a cell that lost its marker would have lost its output in tools/nb.py run)."""
     for cell in cells(path):
-        if cell["cell_type"] == "code":
-            has_comment = source(cell).lstrip().startswith(f"# {nbtool.CHECK}")
-            assert has_comment == checked(cell), f"run python tools/nb.py sync: {source(cell)[:60]!r}"
-        if cell["cell_type"] == "code" and checked(cell):
+        tags = cell["metadata"].get("tags", [])
+        assert nbtool.CHECK_TAG not in tags, f"run python tools/nb.py sync: {source(cell)[:60]!r}"
+        if checked(cell):
             assert cell["outputs"], f"a checked cell without committed output: {source(cell)[:60]!r}"
     assert any(checked(c) for c in cells(path)), "every chapter checks some deterministic output"
 
 
-def test_check_comments_and_tags_complete_each_other():
+def test_check_tags_become_comments():
     from nbformat.v4 import new_code_cell, new_notebook
     nb = new_notebook(cells=[new_code_cell("# NBVAL_CHECK_OUTPUT\n\nprint(1)"), new_code_cell("print(2)"),
-                             new_code_cell("print(3)", metadata={"tags": [nbtool.CHECK_TAG]})])
+                             new_code_cell("print(3)", metadata={"tags": [nbtool.CHECK_TAG]}),
+                             new_code_cell("print(4)", metadata={"tags": [nbtool.CHECK_TAG, "other"]})])
     nbtool.mark_checked_cells(nb)
-    assert nb.cells[0].source == "# NBVAL_CHECK_OUTPUT\n\nprint(1)" and nb.cells[0].metadata["tags"] == [nbtool.CHECK_TAG]
-    assert "tags" not in nb.cells[1].metadata and nb.cells[1].source == "print(2)"
-    assert nb.cells[2].source == "# NBVAL_CHECK_OUTPUT\nprint(3)" and nb.cells[2].metadata["tags"] == [nbtool.CHECK_TAG]
+    assert nb.cells[0].source == "# NBVAL_CHECK_OUTPUT\n\nprint(1)" and "tags" not in nb.cells[0].metadata
+    assert nb.cells[1].source == "print(2)" and "tags" not in nb.cells[1].metadata
+    assert nb.cells[2].source == "# NBVAL_CHECK_OUTPUT\nprint(3)" and "tags" not in nb.cells[2].metadata
+    assert nb.cells[3].source == "# NBVAL_CHECK_OUTPUT\nprint(4)" and nb.cells[3].metadata["tags"] == ["other"]
 
 
 def test_outputs_saved_in_the_working_copy_do_not_count_until_staged(tmp_path):

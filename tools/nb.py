@@ -10,8 +10,8 @@
                                                write student versions: solutions removed, outputs cleared
 
 Without NOTEBOOK arguments each command works on every notebook in notebooks/.
-Checked cells carry both a "# NBVAL_CHECK_OUTPUT" first line and the tag "nbval-check-output"; sync adds
-whichever is missing. Learner versions drop both (their outputs are cleared).
+Checked cells start with a "# NBVAL_CHECK_OUTPUT" line; sync turns an "nbval-check-output" tag into that line.
+Learner versions drop it (their outputs are cleared).
 Exercises live under a markdown heading "### Exercise ..." (or "## Exercise: ..."). Solutions sit between
 "### BEGIN SOLUTION" and "### END SOLUTION" lines (nbgrader's markers), self-checks are code cells that
 start with "# Self-check" and may end with a "### BEGIN HIDDEN TESTS" ... "### END HIDDEN TESTS" region.
@@ -100,31 +100,33 @@ def header(path: Path) -> None:
 
 
 def is_checked(cell: nbformat.NotebookNode) -> bool:
-    return CHECK_TAG in cell.metadata.get("tags", [])
-
-
-def check_comment(cell: nbformat.NotebookNode) -> bool:
-    return cell.source.lstrip().startswith(f"# {CHECK}")
+    """A checked cell starts with ``# NBVAL_CHECK_OUTPUT``: nbval compares its output, and the reader sees so."""
+    return cell.cell_type == "code" and cell.source.lstrip().startswith(f"# {CHECK}")
 
 
 def without_check_comment(cell: nbformat.NotebookNode) -> str:
     """The cell's code as the lesson has it, without a first-line check comment."""
-    if not check_comment(cell):
+    if not is_checked(cell):
         return cell.source
     return cell.source.lstrip().split("\n", 1)[1] if "\n" in cell.source.strip() else ""
 
 
+def drop_check_tag(cell: nbformat.NotebookNode) -> None:
+    tags = cell.metadata.get("tags", [])
+    if CHECK_TAG in tags:
+        tags.remove(CHECK_TAG)
+        if not tags:
+            del cell.metadata["tags"]
+
+
 def mark_checked_cells(nb: nbformat.NotebookNode) -> None:
-    """Give every checked code cell both markers nbval reads: a first-line ``# NBVAL_CHECK_OUTPUT`` comment,
-    which the reader sees, and the cell tag, which JupyterLab shows and tools/nb.py strip relies on."""
+    """One marker per checked cell, the comment: a cell tagged ``nbval-check-output`` gets the comment instead
+    (nbval warns when a cell has both)."""
     for cell in nb.cells:
-        if cell.cell_type != "code" or not (check_comment(cell) or is_checked(cell)):
-            continue
-        if not check_comment(cell):
-            cell.source = f"# {CHECK}\n{cell.source}"
-        tags = cell.metadata.setdefault("tags", [])
-        if CHECK_TAG not in tags:
-            tags.append(CHECK_TAG)
+        if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
+            if not is_checked(cell):
+                cell.source = f"# {CHECK}\n{cell.source}"
+            drop_check_tag(cell)
 
 
 def tags(path: Path) -> None:
@@ -183,7 +185,8 @@ def exercise_roles(nb: nbformat.NotebookNode) -> list[tuple[str, str] | None]:
                 label = f"exercise{number}" if number else "exercise"
             elif any(len(h) <= 2 for h in headings) and "## Exercises" not in source:
                 label = None  # a new section (Summary, References, ...) ends the exercises
-        solution, check = BEGIN_SOLUTION in source, cell.cell_type == "code" and without_check_comment(cell).startswith(SELF_CHECK)
+        solution = BEGIN_SOLUTION in source
+        check = cell.cell_type == "code" and without_check_comment(cell).startswith(SELF_CHECK)
         if label is None:
             if solution or check:
                 raise ValueError(f"cell {index}: a solution or self-check outside an '### Exercise' section")
@@ -309,11 +312,7 @@ def learner_version(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookN
     version = student_version(nb)
     set_header(version, learner_path(path), LEARNER_LINE.format(name=path.name))
     for cell in version.cells:
-        if CHECK_TAG in cell.metadata.get("tags", []):  # learner cells have no outputs to compare
-            cell.metadata["tags"].remove(CHECK_TAG)
-            if not cell.metadata["tags"]:
-                del cell.metadata["tags"]
-        if cell.cell_type == "code":
+        if cell.cell_type == "code":  # learner cells have no outputs to compare
             cell.source = without_check_comment(cell)
     return version
 
