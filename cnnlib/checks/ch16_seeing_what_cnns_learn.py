@@ -1,0 +1,66 @@
+"""Chapter 16's checks: Grad-CAM's map from activations and gradients, one occlusion patch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+
+from .core import Case, _ramp, _randint, check
+
+
+def _ref_grad_cam_map(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    weights = gradients.double().mean(dim=(2, 3), keepdim=True)
+    return torch.relu((weights * activations.double()).sum(dim=1))
+
+
+def check_grad_cam_map(fn: Callable, n_random: int = 8, seed: int = 0,
+                       forbid: Iterable[str] = ("cnnlib.explain",)) -> bool:
+    """Check ``fn(activations, gradients) -> (N, h, w)``: Grad-CAM at the layer's resolution, not upsampled.
+
+    Both inputs are (N, C, h, w); the channel weights are the spatial means of the gradients.
+    """
+    g = torch.Generator().manual_seed(seed)
+    cases = [(_ramp(1, 1, 2, 2), torch.ones(1, 1, 2, 2)),
+             (_ramp(1, 2, 2, 2), torch.stack([torch.ones(2, 2), -torch.ones(2, 2)])[None]),  # ReLU matters
+             (_ramp(1, 2, 1, 3), torch.tensor([[[[1.0, 0.0, 2.0]], [[0.0, 0.0, -3.0]]]])),  # mean, not sum
+             (_ramp(2, 1, 2, 2), torch.tensor([[[[1.0, 1.0], [1.0, 1.0]]], [[[-1.0, 0.0], [0.0, 0.0]]]]))]
+    for _ in range(n_random):
+        shape = (_randint(g, 1, 3), _randint(g, 1, 5), _randint(g, 1, 5), _randint(g, 1, 5))
+        cases.append((torch.randn(shape, generator=g).relu(), torch.randn(shape, generator=g)))
+    return check(fn, _ref_grad_cam_map, cases, forbid=forbid)
+
+
+def _ref_occlusion_drop(model, x, target, top, left, patch, baseline=0.0):
+    with torch.no_grad():
+        occluded = x.clone()
+        occluded[:, :, top:top + patch, left:left + patch] = baseline
+        return (model(x.double()).softmax(dim=1) - model(occluded.double()).softmax(dim=1))[:, target]
+
+
+def check_occlusion_drop(fn: Callable, n_random: int = 6, seed: int = 0,
+                         forbid: Iterable[str] = ("cnnlib.explain.occlusion",)) -> bool:
+    """Check ``fn(model, x, target, top, left, patch, baseline=0.0) -> (N,)``: the drop in the probability of
+    class ``target`` when ``x[:, :, top:top+patch, left:left+patch]`` is set to ``baseline``.
+    """
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+
+    def model(channels: int, classes: int) -> nn.Module:
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+        return nn.Sequential(nn.Conv2d(channels, 3, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(3, classes)).double()
+
+    cases = [Case((model(1, 2), _ramp(1, 1, 3, 3).double() / 8, 1, 0, 0, 2)),
+             Case((model(1, 3), _ramp(1, 1, 4, 4).double() / 15, 2, 1, 2, 2), {"baseline": 0.5}),
+             Case((model(2, 2), _ramp(2, 2, 4, 5).double() / 40, 0, 3, 3, 3))]  # the patch sticks out
+    for _ in range(n_random):
+        C, H, W, patch = _randint(g, 1, 3), _randint(g, 3, 7), _randint(g, 3, 7), _randint(g, 1, 3)
+        x = torch.randn(_randint(g, 1, 3), C, H, W, generator=g, dtype=torch.float64)
+        cases.append(Case((model(C, 4), x, _randint(g, 0, 3), _randint(g, 0, H - 1), _randint(g, 0, W - 1), patch),
+                          {"baseline": float(torch.randn(1, generator=g))}))
+    return check(fn, _ref_occlusion_drop, cases, atol=1e-6, forbid=forbid)
+
+
+# ----------------------------------------------------------------------------------------------------------
