@@ -1,7 +1,7 @@
 """Ready-made ``Callback``s for ``fit``: learning-rate schedules, batch transforms, early stopping, the live plot,
 and a probe of the batch-norm statistics.
 
-Each one is a few lines around one hook of ``cnnlib.train.Callback``; write your own the same way.
+Each one is a few lines around one hook of ``cnnlib.fitstate.Callback``; write your own the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from .train import Batches, Callback, FitState, evaluate, snapshot
+from .evaluation import evaluate
+from .fitstate import Batches, Callback, FitState, snapshot
 
 
 def schedule_length(scheduler) -> int | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .train import Callback, FitState, History
+from .fitstate import Callback, FitState, History
 
 
 def save_atomic(obj, path: str | os.PathLike) -> None:

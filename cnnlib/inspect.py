@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .evaluation import _model_device
 from .models._size import window_count
-from .train import _model_device
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .device import get_device
-from .train import Batches, snapshot
+from .fitstate import Batches, snapshot
 
 
 @dataclass

@@ -15,47 +15,16 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from .device import device_name, get_device
-
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
-class History:
-    """What ``fit`` measured, one entry per finished epoch."""
-
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    examples_per_sec: list[float] = field(default_factory=list)
-    #: (epoch position, running train loss, running train accuracy, learning rate) at each progress update
-    running: list[tuple[float, float, float, float]] = field(default_factory=list)
-    device: str = ""
-    interrupted: bool = False
-
-    def __len__(self) -> int:
-        return len(self.train_loss)
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds)
-
-    def summary(self) -> str:
-        """One line: final loss and accuracies, throughput and device."""
-        if not self:
-            return "no epoch finished"
-        val = f", val acc {self.val_acc[-1]:.3f}" if self.val_acc else ""
-        return (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}{val}, "
-                f"{self.examples_per_sec[-1]:,.0f} examples/sec on {self.device}")
+from .callbacks import LivePlotter, LRSchedule
+from .cuda_graph import _graph_safe, _GraphedStep, _optimizer_settings  # noqa: F401  (tests reach them here)
+from .device import cpu_threads, device_name, get_device, native_bf16
+from .evaluation import _check_batch, _model_device, evaluate, predict  # noqa: F401
+from .fitstate import Batches, Callback, FitState, History, snapshot  # noqa: F401  (the public names, as before)
 
 
 def init_weights(model: nn.Module, method: str | Callable[[nn.Module], None]) -> None:
@@ -91,59 +60,14 @@ def _autocast(device: torch.device, amp: str | None):
     return (lambda: torch.autocast(device.type, dtype=dtypes[amp], cache_enabled=False)), scaler
 
 
-def _check_batch(X: torch.Tensor, y: torch.Tensor) -> None:
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"a batch has {X.shape[0]} inputs but {y.shape[0]} labels")
 
-
-def evaluate(model: nn.Module, data: Batches, device: torch.device | str | None = None,
-             loss_fn: Callable | None = None) -> tuple[float, float]:
-    """Mean loss and accuracy of a classifier over ``data``; the model's train/eval mode is restored after."""
-    device = get_device(device) if device is not None else _model_device(model)
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    count = 0
-    try:
-        with torch.inference_mode():
-            for X, y in data:
-                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                _check_batch(X, y)
-                out = model(X)
-                loss_sum += loss_fn(out.float(), y) * y.shape[0]
-                correct += (out.argmax(dim=1) == y).sum()
-                count += y.shape[0]
-    finally:
-        model.train(was_training)
-    if count == 0:
-        raise ValueError("evaluate got no batches")
-    return loss_sum.item() / count, correct.item() / count
-
-
-def predict(model: nn.Module, data: Batches, device: torch.device | str | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted and true labels for every example in ``data``, as CPU tensors."""
-    device = get_device(device) if device is not None else _model_device(model)
-    was_training = model.training
-    model.eval()
-    preds, labels = [], []
-    try:
-        with torch.inference_mode():
-            for X, y in data:
-                preds.append(model(X.to(device)).argmax(dim=1))
-                labels.append(y.to(device))
-    finally:
-        model.train(was_training)
-    if not preds:
-        raise ValueError("predict got no batches")
-    return torch.cat(preds).cpu(), torch.cat(labels).cpu()
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else get_device()
+def _fast_cpu(model: nn.Module) -> str | None:
+    """Apply ``fit(fast=True)``'s CPU settings to ``model`` and the process; return the ``amp`` to use."""
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    if torch.get_num_threads() > cpu_threads():
+        torch.set_num_threads(cpu_threads())
+    return "bf16" if native_bf16("cpu") else None
 
 
 def _in_notebook() -> bool:
@@ -185,206 +109,13 @@ class _TrainStep:
         self.correct.add_((out.detach().argmax(dim=1) == labels).sum())
 
 
-class _GraphedStep:
-    """A ``_TrainStep`` replayed as a CUDA graph: one launch instead of dozens of tiny kernel launches.
-
-    For a small network most of a step's time goes into launching its kernels from Python. A CUDA
-    graph records the whole step once (forward, backward, optimizer update, metric sums) and replays
-    it with one call. The first steps run normally (they warm up cuDNN and create optimizer state);
-    batches of another shape, such as the smaller last one, also run normally.
-
-    A graph bakes in the numbers it was recorded with. Where the optimizer can read its learning rate
-    from device memory (fused SGD, or any optimizer made with ``capturable=True``), the graph is recorded
-    with a one-element tensor in place of each group's learning rate, and that tensor is refreshed
-    before each replay: a schedule that changes the learning rate every step keeps the graph. Any other
-    change of the optimizer's settings (or of the learning rate of another optimizer) records it again.
-    """
-
-    WARMUP_STEPS = 3
-    MAX_RECORDINGS_PER_EPOCH = 3
-
-    def __init__(self, step: _TrainStep):
-        self.step = step
-        optimizer = step.optimizer
-        self.side_stream = torch.cuda.Stream(step.loss_sum.device)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.tensor_lr = _reads_lr_from_device(optimizer)
-        self.lrs = [torch.tensor(float(g["lr"]), device=step.loss_sum.device) for g in optimizer.param_groups]
-        self.settings = _optimizer_settings(optimizer, skip_lr=self.tensor_lr)
-        self.shape: torch.Size | None = None  # of a full batch, the one the graph is recorded for
-        self.eager_steps = 0
-        self.recordings = self.recordings_this_epoch = 0
-        self.sync_checked = False
-        self.failed = False
-
-    def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        settings = _optimizer_settings(self.step.optimizer, skip_lr=self.tensor_lr)
-        if settings != self.settings:
-            self.graph, self.settings = None, settings
-            if self.recordings_this_epoch >= self.MAX_RECORDINGS_PER_EPOCH and not self.failed:
-                self._give_up("its settings change every few steps, and this optimizer bakes its learning rate "
-                              "into the graph; for a per-step schedule build it with fused=True (SGD) or "
-                              "capturable=True (Adam, AdamW)")
-        self.shape = self.shape or X.shape
-        if self.graph is None and not self.failed and X.shape == self.shape:
-            if not self.sync_checked and self.eager_steps >= self.WARMUP_STEPS - 1:
-                self._last_warmup_step(X, y)
-                return
-            if self.sync_checked:
-                self._capture(X, y)
-        if self.graph is not None and X.shape == self.shape:
-            self.X.copy_(X)
-            self.y.copy_(y)
-            if self.tensor_lr:
-                for lr, group in zip(self.lrs, self.step.optimizer.param_groups):
-                    lr.fill_(group["lr"])  # an asynchronous fill: no wait for the device
-            self.graph.replay()
-        else:
-            self._eager(X, y)
-
-    def new_epoch(self) -> None:
-        """Settings are compared before every step; here only the count of recordings starts again."""
-        self.recordings_this_epoch = 0
-
-    def _eager(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        # On a side stream, as PyTorch's CUDA graph notes ask for warm-up steps, so that state created
-        # lazily per stream exists before the capture.
-        current = torch.cuda.current_stream(X.device)
-        self.side_stream.wait_stream(current)
-        with torch.cuda.stream(self.side_stream):
-            self.step(X, y)
-        current.wait_stream(self.side_stream)
-        self.eager_steps += 1
-
-    def _last_warmup_step(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        """A warm-up step watched by PyTorch's sync detector: a step that waits for the device
-        (``.item()``, ``.cpu()``, ``print(tensor)``...) cannot be recorded, so it keeps running eagerly."""
-        mode = torch.cuda.get_sync_debug_mode()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            torch.cuda.set_sync_debug_mode("warn")
-            try:
-                self._eager(X, y)
-            finally:
-                torch.cuda.set_sync_debug_mode(mode)
-        self.sync_checked = True
-        syncs = [w for w in caught if "synchronizing CUDA operation" in str(w.message)]
-        for w in caught:  # pass on the step's own warnings, not the detector's note that it is a prototype
-            if w not in syncs and "Synchronization debug mode" not in str(w.message):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if syncs:
-            self._give_up("it waits for the device, for example with .item()")
-
-    def _capture(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        self.X, self.y = X.clone(), y.clone()
-        optimizer = self.step.optimizer
-        optimizer.zero_grad(set_to_none=True)  # gradients are then allocated inside the graph
-        graph = torch.cuda.CUDAGraph()
-        stream = torch.cuda.current_stream(X.device)
-        floats = [group["lr"] for group in optimizer.param_groups]
-        if self.tensor_lr:
-            for lr, group in zip(self.lrs, optimizer.param_groups):
-                lr.fill_(group["lr"])
-                group["lr"] = lr
-        try:
-            with torch.cuda.graph(graph):
-                self.step(self.X, self.y)
-        except RuntimeError as error:
-            # A failed capture can leave its stream current and the random generator in capture mode.
-            torch.cuda.set_stream(stream)
-            generator = torch.cuda.default_generators[X.device.index]
-            generator.graphsafe_set_state(generator.clone_state())
-            self._give_up(str(error).splitlines()[0])
-            return
-        finally:
-            for value, group in zip(floats, optimizer.param_groups):
-                group["lr"] = value  # schedulers keep working with plain numbers
-        self.graph = graph
-        self.recordings += 1
-        self.recordings_this_epoch += 1
-
-    def _give_up(self, reason: str) -> None:
-        self.failed = True
-        warnings.warn(f"fit: this training step cannot be recorded as a CUDA graph ({reason}), so it runs "
-                      "without one. Pass cuda_graph=False to skip the attempt.", stacklevel=5)
-
-
-def _reads_lr_from_device(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether the optimizer's step reads a tensor learning rate on the device (so a graph can follow it)."""
-    groups = optimizer.param_groups
-    if type(optimizer) is torch.optim.SGD:
-        return all(group.get("fused", False) for group in groups)
-    return all(group.get("capturable", False) for group in groups)
-
-
-def _optimizer_settings(optimizer: torch.optim.Optimizer, skip_lr: bool = False) -> list[dict]:
-    """The optimizer's numeric hyperparameters per parameter group (a CUDA graph bakes them in)."""
-    return [{k: v for k, v in group.items() if isinstance(v, (int, float, bool, tuple)) and not (skip_lr and k == "lr")}
-            for group in optimizer.param_groups]
-
-
-def _graph_safe(device: torch.device, optimizer: torch.optim.Optimizer, scaler) -> bool:
-    """Whether a training step can be recorded as a CUDA graph: on CUDA, with no gradient scaler (it reads
-    values back to the host), and with an optimizer that keeps its state on the device (plain SGD, or one
-    made with ``capturable=True``) and plain-number hyperparameters."""
-    if device.type != "cuda" or scaler is not None:
-        return False
-    groups = optimizer.param_groups
-    if any(isinstance(v, torch.Tensor) for group in groups for k, v in group.items() if k != "params"):
-        return False
-    return type(optimizer) is torch.optim.SGD or all(group.get("capturable", False) for group in groups)
-
-
-@dataclass
-class FitState:
-    """What a ``Callback`` sees and may change while ``fit`` runs."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    loss_fn: Callable
-    device: torch.device
-    history: History
-    epochs: int
-    steps_per_epoch: int | None
-    epoch: int = 0  #: the current epoch, counted from 0
-    step: int = 0  #: optimisation steps taken so far, over all epochs
-    stop: bool = False  #: set it to end training after the current epoch
-    callbacks: list = field(default_factory=list)  #: every callback of this fit (for ``Checkpoint``)
-    start_epoch: int = 0  #: the first epoch to train; ``on_fit_start`` may raise it to resume a run
-
-
-class Callback:
-    """The one extension point of ``fit``: override the hooks you need; each default does nothing.
-
-    ``fit`` calls, in order: ``on_fit_start`` once; per batch ``on_batch`` (may return a transformed
-    batch: augmentation) and, after the optimisation step, ``on_step_end`` (per-step schedules);
-    ``on_update`` at each progress update (the running metrics were just read from the device);
-    ``on_epoch_end`` after validation, with the epoch's History entries in place (per-epoch schedules,
-    checkpoints, early stopping through ``state.stop``); ``on_fit_end`` once, also after an error
-    or Ctrl-C. ``on_fit_start`` may set ``state.start_epoch`` (and restore the History) to resume a
-    run. A callback with ``state_dict()``/``load_state_dict()`` is saved by ``Checkpoint``. Hooks run on the host: a hook that reads a device tensor (``.item()``) waits for the device.
-    """
-
-    def on_fit_start(self, state: FitState) -> None: ...
-
-    def on_batch(self, state: FitState, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return X, y
-
-    def on_step_end(self, state: FitState) -> None: ...
-
-    def on_update(self, state: FitState) -> None: ...
-
-    def on_epoch_end(self, state: FitState) -> None: ...
-
-    def on_fit_end(self, state: FitState) -> None: ...
-
 
 def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: int = 10, lr: float = 0.1,
         optimizer: torch.optim.Optimizer | None = None, loss_fn: Callable | None = None,
         device: torch.device | str | None = None, init: str | Callable | None = None,
         amp: str | None = None, scheduler=None, callbacks: Sequence[Callback] = (),
         live_plot: bool | None = None, progress: bool = True, updates_per_epoch: int = 4,
-        cuda_graph: bool | None = None) -> History:
+        cuda_graph: bool | None = None, fast: bool = False) -> History:
     """Train a classifier and return its ``History``.
 
     - ``optimizer`` defaults to SGD with learning rate ``lr`` (fused on CUDA); ``loss_fn`` to cross-entropy.
@@ -397,14 +128,16 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     - ``cuda_graph`` replays each training step as a CUDA graph, which removes the cost of launching
       many small kernels from Python. By default it is on where it is safe: on CUDA, without fp16's
       gradient scaler, with plain SGD or an optimizer made with ``capturable=True``.
+    - ``fast=True`` asks for what measurably speeds up training on a CPU (``benchmarks/cpu_fast_settings.py``):
+      convolutional models in channels_last memory layout, bfloat16 autocast where the CPU computes in bf16
+      natively (``native_bf16``; an explicit ``amp`` wins), and one thread per core this process may use.
+      It changes nothing on a GPU.
     - A progress bar and, in notebooks, a live plot show progress. Ctrl-C (or the stop button) ends
       training early and returns the history of the finished epochs. Any other error is raised with the
       history of the finished epochs attached as ``error.history``; after a loss that became NaN or
       infinite (``FloatingPointError``) the model holds the weights of the last finished epoch again.
     """
     from tqdm.auto import tqdm
-
-    from .callbacks import LivePlotter, LRSchedule
 
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -414,6 +147,9 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     _require_reiterable(val, "val", epochs)
     device = get_device(device)
     model.to(device)
+    if fast and device.type == "cpu":
+        fast_amp = _fast_cpu(model)
+        amp = amp if amp is not None else fast_amp
     if init is not None:
         init_weights(model, init)
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr, fused=device.type == "cuda")
@@ -527,10 +263,6 @@ def _trim(history: History) -> History:
         del history.val_loss[n:], history.val_acc[n:]
     return history
 
-
-def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of the weights on the device (cheap for the course's models), to go back to after a NaN."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _require_reiterable(data, name: str, epochs: int) -> None:

@@ -1,0 +1,66 @@
+"""Measure a trained classifier: ``evaluate`` (mean loss and accuracy) and ``predict`` (labels)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .device import get_device
+from .fitstate import Batches
+
+
+def _check_batch(X: torch.Tensor, y: torch.Tensor) -> None:
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"a batch has {X.shape[0]} inputs but {y.shape[0]} labels")
+
+
+def evaluate(model: nn.Module, data: Batches, device: torch.device | str | None = None,
+             loss_fn: Callable | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy of a classifier over ``data``; the model's train/eval mode is restored after."""
+    device = get_device(device) if device is not None else _model_device(model)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    count = 0
+    try:
+        with torch.inference_mode():
+            for X, y in data:
+                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                _check_batch(X, y)
+                out = model(X)
+                loss_sum += loss_fn(out.float(), y) * y.shape[0]
+                correct += (out.argmax(dim=1) == y).sum()
+                count += y.shape[0]
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate got no batches")
+    return loss_sum.item() / count, correct.item() / count
+
+
+def predict(model: nn.Module, data: Batches, device: torch.device | str | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted and true labels for every example in ``data``, as CPU tensors."""
+    device = get_device(device) if device is not None else _model_device(model)
+    was_training = model.training
+    model.eval()
+    preds, labels = [], []
+    try:
+        with torch.inference_mode():
+            for X, y in data:
+                preds.append(model(X.to(device)).argmax(dim=1))
+                labels.append(y.to(device))
+    finally:
+        model.train(was_training)
+    if not preds:
+        raise ValueError("predict got no batches")
+    return torch.cat(preds).cpu(), torch.cat(labels).cpu()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else get_device()
