@@ -1,4 +1,4 @@
-"""Device choice, seeding, quick mode and an environment report."""
+"""Device choice, seeding, quick mode, and what makes training fast on this machine."""
 
 from __future__ import annotations
 
@@ -92,26 +92,36 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(False)
 
 
-def env_info(print_it: bool = True) -> dict[str, str]:
-    """Report versions, device, data directory and quick mode; print them and return them as a dict."""
-    import torchvision
+def cpu_threads() -> int:
+    """The cores this process may run on (a container or ``taskset`` may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
 
-    from . import __version__
-    from .data import data_dir
 
-    device = get_device()
-    info = {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "cnnlib": __version__,
-        "device": str(device),
-        "device name": device_name(device),
-        "data directory": str(data_dir()),
-        "quick mode": "on" if QUICK else "off",
-    }
-    if print_it:
-        width = max(map(len, info))
-        for key, value in info.items():
-            print(f"{key:<{width}}  {value}")
-    return info
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags where the system lists them (Linux's /proc/cpuinfo, macOS's sysctl)."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/cpuinfo") as f:
+                return {flag for line in f if line.startswith(("flags", "Features")) for flag in line.split(":", 1)[1].split()}
+        except OSError:
+            return set()
+    if sys.platform == "darwin":
+        import subprocess
+
+        result = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True)
+        return {"bf16"} if result.stdout.strip() == "1" else set()
+    return set()
+
+
+def native_bf16(device: torch.device | str | None = None) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU with bf16 support, or a CPU with
+    AVX-512 BF16, AMX or Arm's BF16 extension. Elsewhere bf16 is emulated and slower than float32."""
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16", "bf16"})
+    return False
