@@ -94,3 +94,17 @@ def test_quick_off_really_is_off_on_import(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(device_module)
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx2", "avx512f"}, False), ({"avx512f", "avx512_bf16"}, True),
+                                             ({"amx_bf16", "amx_tile"}, True), (set(), False)])
+def test_native_bf16_on_cpu_needs_the_bf16_instructions(monkeypatch, flags, expected):
+    """AVX-512 alone emulates bf16 (slower than float32); only AVX-512 BF16, AMX or Arm's BF16 count."""
+    monkeypatch.setattr(cnnlib.device, "_cpu_flags", lambda: flags)
+    assert cnnlib.native_bf16("cpu") is expected
+
+
+def test_cpu_threads_is_at_least_one_and_at_most_the_machine():
+    import os
+
+    assert 1 <= cnnlib.device.cpu_threads() <= (os.cpu_count() or 1)
