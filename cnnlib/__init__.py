@@ -2,7 +2,7 @@
 
 from . import augment, checks, data, explain, inspect, plot, transfer
 from ._version import __version__  # noqa: F401
-from .callbacks import BatchTransform, BNStatsProbe, EarlyStopping, LRSchedule
+from .callbacks import BatchTransform, BNStatsProbe, EarlyStopping, LRSchedule, TimeEstimate
 from .checkpoint import Checkpoint, load_checkpoint
 from .checksums import CorruptDataError
 from .data import Splits, cifar10, data_dir, fashion_mnist, hymenoptera_dir, mnist
@@ -21,5 +21,5 @@ __all__ = [
     "fashion_mnist", "feature_maps", "fit", "FitState", "get_device", "grad_cam", "History", "hymenoptera_dir",
     "init_weights", "inspect", "native_bf16", "layer_shapes", "load_checkpoint", "lr_find", "LRSchedule", "mnist", "occlusion", "overlay", "plot",
     "plot_history", "predict", "QUICK", "receptive_field", "saliency", "seed_everything", "show_feature_maps",
-    "show_filters", "show_images", "Splits", "summary", "transfer",
+    "show_filters", "show_images", "Splits", "summary", "TimeEstimate", "transfer",
 ]

@@ -1,5 +1,5 @@
 """Ready-made ``Callback``s for ``fit``: learning-rate schedules, batch transforms, early stopping, the live plot,
-and a probe of the batch-norm statistics.
+a time estimate, and a probe of the batch-norm statistics.
 
 Each one is a few lines around one hook of ``cnnlib.fitstate.Callback``; write your own the same way.
 """
@@ -7,12 +7,14 @@ Each one is a few lines around one hook of ``cnnlib.fitstate.Callback``; write y
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
+from .device import device_name
 from .evaluation import evaluate
 from .fitstate import Batches, Callback, FitState, snapshot
 
@@ -186,3 +188,51 @@ class LivePlotter(Callback):
     def on_fit_end(self, state: FitState) -> None:
         if hasattr(self, "plot"):
             self.plot.close()
+
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+class TimeEstimate(Callback):
+    """Say early how long training will take, measured on this run: after ``warmup`` steps, time the next
+    ``steps`` (and at least ``seconds``), then print the estimate for the whole fit if it exceeds ``min_seconds``.
+
+    ``fit`` adds one whenever it shows progress. ``hint`` says how to get a shorter run (quick mode by default).
+    On CUDA the two timing points wait for the device, once each; nothing else does.
+    """
+
+    def __init__(self, warmup: int = 3, steps: int = 20, seconds: float = 2.0, min_seconds: float = 60.0,
+                 hint: str = "for a shorter run, set CNNLIB_QUICK=1 before starting Jupyter; each chapter says "
+                             "what quick mode changes"):
+        self.warmup, self.steps, self.seconds, self.min_seconds, self.hint = warmup, steps, seconds, min_seconds, hint
+        self.start: float | None = None
+        self.estimate: float | None = None  #: seconds for every step of this fit, once measured
+
+    @staticmethod
+    def _now(state: FitState) -> float:
+        if state.device.type == "cuda":
+            torch.cuda.synchronize(state.device)
+        return time.perf_counter()
+
+    def on_fit_start(self, state: FitState) -> None:
+        self.first_step = state.step
+
+    def on_step_end(self, state: FitState) -> None:
+        if self.estimate is not None or not state.steps_per_epoch:
+            return
+        done = state.step - self.first_step
+        if done == self.warmup:
+            self.start = self._now(state)
+        elif (self.start is not None and done >= self.warmup + self.steps
+              and time.perf_counter() - self.start >= self.seconds):
+            per_step = (self._now(state) - self.start) / (done - self.warmup)
+            epochs = state.epochs - state.start_epoch
+            total = state.steps_per_epoch * epochs
+            self.estimate = per_step * total
+            if self.estimate >= self.min_seconds:
+                print(f"Estimated training time: about {_duration(self.estimate)} for {epochs} epoch(s) on "
+                      f"{device_name(state.device)}, measured over {done - self.warmup} steps (validation adds a "
+                      f"little); {_duration(per_step * (total - done))} from now. Stop any time with the stop "
+                      f"button or Ctrl-C: the finished epochs are kept. {self.hint[0].upper() + self.hint[1:]}.")

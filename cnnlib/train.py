@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .callbacks import LivePlotter, LRSchedule
+from .callbacks import LivePlotter, LRSchedule, TimeEstimate
 from .cuda_graph import _graph_safe, _GraphedStep, _optimizer_settings  # noqa: F401  (tests reach them here)
 from .device import cpu_threads, device_name, get_device, native_bf16
 from .evaluation import _check_batch, _model_device, evaluate, predict  # noqa: F401
@@ -165,6 +165,8 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         callbacks.append(LRSchedule(scheduler, per="epoch"))
     if live_plot if live_plot is not None else _in_notebook():
         callbacks.append(LivePlotter())
+    if progress:
+        callbacks.append(TimeEstimate())
     state = FitState(model, optimizer, loss_fn, device, history, epochs, steps, callbacks=callbacks)
 
     loss_sum = torch.zeros((), device=device)

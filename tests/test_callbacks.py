@@ -254,3 +254,39 @@ def test_bn_stats_probe_needs_a_validation_set(tiny_batches):
     with pytest.raises(ValueError, match="BNStatsProbe reads fit's validation accuracy"):
         cnnlib.fit(bn_model(), tiny_batches, None, epochs=1, callbacks=[probe], device="cpu", progress=False,
                    live_plot=False)
+
+
+class _Slow(cnnlib.Callback):
+    """Each step takes at least ``seconds``: a known lower bound for the time estimate."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_step_end(self, state):
+        import time
+
+        time.sleep(self.seconds)
+
+
+def test_time_estimate_is_measured_from_the_first_steps_and_printed_once(tiny_model, tiny_batches, capsys):
+    estimate = cnnlib.TimeEstimate(warmup=1, steps=3, seconds=0.0, min_seconds=0.0, hint="try fewer epochs")
+    cnnlib.fit(tiny_model, tiny_batches, epochs=2, lr=0.5, device="cpu", progress=False,
+               callbacks=[_Slow(0.01), estimate])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Estimated training time")]
+    assert len(lines) == 1 and "for 2 epoch(s)" in lines[0] and "measured over 3 steps" in lines[0]
+    assert lines[0].endswith("Try fewer epochs.")
+    steps = 2 * len(tiny_batches)
+    assert estimate.estimate >= 0.01 * steps  # every step slept 10 ms
+
+
+def test_time_estimate_stays_quiet_for_short_runs_and_fit_adds_one_with_progress(tiny_model, tiny_batches, capsys,
+                                                                                 monkeypatch):
+    import cnnlib.train as train
+
+    added = []
+    monkeypatch.setattr(train, "TimeEstimate", lambda: added.append(cnnlib.TimeEstimate()) or added[-1])
+    cnnlib.fit(tiny_model, tiny_batches, epochs=2, lr=0.5, device="cpu", progress=True)
+    assert len(added) == 1 and (added[0].estimate is None or added[0].estimate < 60)
+    assert "Estimated training time" not in capsys.readouterr().out  # a second-long run needs no warning
+    cnnlib.fit(tiny_model, tiny_batches, epochs=1, lr=0.5, device="cpu", progress=False)
+    assert len(added) == 1  # without progress output, no estimate either
