@@ -89,7 +89,11 @@ def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
 def _capturing(model: nn.Module, names: Sequence[str], need_conv: bool = False) -> Iterator[dict]:
     """Record the outputs of the named layers during a forward pass; the hooks are always removed.
 
-    With ``need_conv`` a layer whose output appears before any ``nn.Conv2d`` has run raises a ValueError.
+    Each hook keeps the layer's own output tensor and hands the rest of the network a copy, so an in-place
+    operation after the layer (``nn.ReLU(inplace=True)``) changes the copy, not what is recorded, and
+    gradients with respect to the recorded tensor are those of the layer's output. A layer that runs twice
+    in one forward pass (a module used at two places) is an error: its map would be ambiguous. With
+    ``need_conv`` a layer whose output appears before any ``nn.Conv2d`` has run raises a ValueError.
     """
     targets = {name: _module(model, name) for name in names}
     outputs: dict[str, torch.Tensor] = {}
@@ -105,7 +109,12 @@ def _capturing(model: nn.Module, names: Sequence[str], need_conv: bool = False) 
                 if need_conv and not convs_seen:
                     raise ValueError(f"no convolution runs before layer {name!r}: choose a layer at or after a "
                                      "Conv2d, whose output is a feature map")
+                if name in outputs:
+                    raise ValueError(f"layer {name!r} runs more than once in one forward pass (the same module is "
+                                     "used at two places), so its map would be ambiguous: choose a layer that "
+                                     "runs once, such as the convolution or batch norm before it")
                 outputs[name] = output
+                return output.clone() if isinstance(output, torch.Tensor) else output
             handles.append(module.register_forward_hook(hook))
         yield outputs
     finally:
@@ -148,9 +157,10 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.
     The class score is the logit, before the softmax. Returns ``(N, H, W)``.
     """
     _check_batch(x)
-    x = x.detach().clone().requires_grad_(True)
-    with _evaluating(model), torch.enable_grad():
-        logits = model(x)
+    with torch.inference_mode(False), torch.enable_grad():  # works under no_grad and inference_mode too
+        x = x.detach().clone().requires_grad_(True)
+        with _evaluating(model):
+            logits = model(x)
         t = _targets(logits, target)
         (grad,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), x)
     return grad.abs().amax(dim=1).cpu()
@@ -164,14 +174,16 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     sum of the layer's activations. With ``normalize`` each map is scaled to [0, 1] (min to max).
     """
     _check_batch(x)
-    x = x.detach().clone().requires_grad_(True)  # so the activations need gradients even in a frozen model
-    with _evaluating(model), torch.enable_grad(), _capturing(model, [layer], need_conv=True) as outputs:
-        logits = model(x)
-    activations = _feature_map(outputs, layer)
-    t = _targets(logits, target)
-    (grads,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), activations)
+    # Gradients even when called under torch.no_grad() or torch.inference_mode(), and in a frozen model.
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        with _evaluating(model), _capturing(model, [layer], need_conv=True) as outputs:
+            logits = model(x)
+        activations = _feature_map(outputs, layer)
+        t = _targets(logits, target)
+        (grads,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), activations)
     weights = grads.mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * activations).sum(dim=1, keepdim=True)).detach()
+    cam = F.relu((weights * activations.detach()).sum(dim=1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     if normalize:
         low = cam.amin(dim=(1, 2), keepdim=True)

@@ -337,3 +337,69 @@ def test_overlay_rejects_bad_input():
 
 def test_the_public_names_are_re_exported():
     assert cnnlib.grad_cam is grad_cam and cnnlib.explain.occlusion is occlusion
+
+
+# ----------------------------------------------------------------------------------------------------------
+# In-place activations, no_grad / inference_mode, modules that run twice
+# ----------------------------------------------------------------------------------------------------------
+
+def out_of_place_twin(model: nn.Module) -> nn.Module:
+    """The same weights with every in-place activation made out of place: what the maps must equal."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    for module in twin.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False
+    return twin
+
+
+def course_resnet() -> nn.Module:
+    torch.manual_seed(0)
+    model = cnnlib.models.resnet18(num_classes=5).eval()  # torchvision's layout: ReLU(inplace=True)
+    assert any(getattr(m, "inplace", False) for m in model.modules())
+    return model
+
+
+@pytest.mark.parametrize("layer", ["stem.1", "layer1.0.bn1", "layer2.1.bn2", "layer3.0.conv1"])
+def test_maps_after_an_in_place_relu_are_the_layers_own_output(layer):
+    model, x = course_resnet(), torch.randn(2, 3, 64, 64)
+    twin = out_of_place_twin(model)
+    ours, truth = feature_maps(model, x, layer)[layer], feature_maps(twin, x, layer)[layer]
+    torch.testing.assert_close(ours, truth, rtol=0, atol=0)
+    assert float(truth.min()) < 0  # a batch norm's output has negative values; a ReLU'd copy would not
+    torch.testing.assert_close(grad_cam(model, x, layer, 1, normalize=False),
+                               grad_cam(twin, x, layer, 1, normalize=False), rtol=1e-5, atol=1e-6)
+
+
+def test_grad_cam_on_in_place_relus_equals_the_grad_cam_package_on_the_out_of_place_twin():
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    model, x = course_resnet(), torch.randn(2, 3, 64, 64)
+    twin = out_of_place_twin(model)
+    module = dict(twin.named_modules())["layer2.0.bn2"]
+    theirs = GradCAM(twin, [module])(x, targets=[ClassifierOutputTarget(0), ClassifierOutputTarget(3)])
+    torch.testing.assert_close(grad_cam(model, x, "layer2.0.bn2", [0, 3]), torch.from_numpy(theirs), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_gradient_methods_work_under_no_grad_and_inference_mode(mode):
+    model, x = small_cnn().eval(), torch.randn(2, 3, 8, 8)
+    cam, sal = grad_cam(model, x, "4", 1), saliency(model, x, 1)
+    with mode():
+        torch.testing.assert_close(grad_cam(model, x, "4", 1), cam)
+        torch.testing.assert_close(saliency(model, x, 1), sal)
+    assert no_hooks(model)
+
+
+def test_a_module_that_runs_twice_is_named_not_silently_reported_once():
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), relu, nn.Conv2d(4, 4, 3, padding=1), relu,
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    x = torch.randn(1, 3, 8, 8)
+    for method in (lambda: feature_maps(model, x, "1"), lambda: grad_cam(model, x, "1")):
+        with pytest.raises(ValueError, match="layer '1' runs more than once in one forward pass"):
+            method()
+    assert no_hooks(model)
+    assert feature_maps(model, x, "2")["2"].shape == (1, 4, 8, 8)  # a layer that runs once is fine
