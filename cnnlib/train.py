@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -161,6 +162,10 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     steps = len(train) if hasattr(train, "__len__") else None
     update_every = max(1, steps // updates_per_epoch) if steps else 50
     callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be Callback objects, got {cb!r}: subclass cnnlib.Callback and override "
+                            "the hooks you need (on_epoch_end, ...)")
     if scheduler is not None:
         callbacks.append(LRSchedule(scheduler, per="epoch"))
     if live_plot if live_plot is not None else _in_notebook():
@@ -180,6 +185,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         step = _GraphedStep(step)
 
     last_good = snapshot(model)
+    failed: BaseException | None = None
     try:
         for cb in callbacks:
             cb.on_fit_start(state)
@@ -241,17 +247,42 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         error.history = _trim(history)
         error.add_note(f"The model holds the weights of the last finished epoch ({len(history)}) again; "
                        "error.history has the finished epochs.")
+        failed = error
         raise
     except Exception as error:
         error.history = _trim(history)
         error.add_note(f"error.history has the {len(history)} finished epoch(s).")
+        failed = error
         raise
     finally:
         model.train()
-        for cb in callbacks:
-            cb.on_fit_end(state)
+        _end_callbacks(callbacks, state, failed)
     print(history.summary())
     return history
+
+
+def _end_callbacks(callbacks: Sequence[Callback], state: FitState, failed: BaseException | None) -> None:
+    """Run every callback's ``on_fit_end``, even when one raises (so EarlyStopping still restores its best
+    weights). The first error is raised after them, with the History attached, unless training already failed
+    (that error goes on, with a note) or was interrupted (the History is returned, with a warning)."""
+    first = None
+    for cb in callbacks:
+        try:
+            cb.on_fit_end(state)
+        except Exception as error:
+            first = first or (cb, error)
+    if first is None:
+        return
+    cb, error = first
+    what = f"{type(cb).__name__}.on_fit_end raised {type(error).__name__}: {error}"
+    if failed is not None:
+        failed.add_note(f"Afterwards {what}.")
+    elif state.history.interrupted:
+        warnings.warn(f"{what}; the interrupted run's History is returned anyway.", stacklevel=3)
+    else:
+        error.history = _trim(state.history)
+        error.add_note(f"Every callback's on_fit_end ran; error.history has the {len(state.history)} finished epoch(s).")
+        raise error
 
 
 def _trim(history: History) -> History:

@@ -290,3 +290,57 @@ def test_time_estimate_stays_quiet_for_short_runs_and_fit_adds_one_with_progress
     assert "Estimated training time" not in capsys.readouterr().out  # a second-long run needs no warning
     cnnlib.fit(tiny_model, tiny_batches, epochs=1, lr=0.5, device="cpu", progress=False)
     assert len(added) == 1  # without progress output, no estimate either
+
+
+class _FailsAtEnd(cnnlib.Callback):
+    def on_fit_end(self, state):
+        raise RuntimeError("disk full while writing the report")
+
+
+class _InterruptsAt(cnnlib.Callback):
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state):
+        if len(state.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_every_on_fit_end_runs_and_the_first_error_comes_after_with_the_history(tiny_model, tiny_batches):
+    stop = cnnlib.EarlyStopping(patience=1)
+    ends = []
+
+    class Records(cnnlib.Callback):
+        def on_fit_end(self, state):
+            ends.append(len(state.history))
+
+    with pytest.raises(RuntimeError, match="disk full") as caught:
+        cnnlib.fit(tiny_model, tiny_batches, tiny_batches, epochs=3, lr=0.5, device="cpu", progress=False,
+                   callbacks=[_FailsAtEnd(), stop, Records()])
+    assert len(ends) == 1  # the callback after the failing one still ran
+    assert len(caught.value.history) == ends[0] and "Every callback's on_fit_end ran" in str(caught.value.__notes__)
+    best = stop.best_state
+    assert all(torch.equal(v, best[k]) for k, v in tiny_model.state_dict().items())  # EarlyStopping restored
+
+
+def test_ctrl_c_still_returns_the_history_when_an_on_fit_end_fails(tiny_model, tiny_batches):
+    with pytest.warns(UserWarning, match="_FailsAtEnd.on_fit_end raised RuntimeError: disk full"):
+        history = cnnlib.fit(tiny_model, tiny_batches, epochs=4, lr=0.5, device="cpu", progress=False,
+                             callbacks=[_InterruptsAt(2), _FailsAtEnd()])
+    assert history.interrupted and len(history) == 2
+
+
+def test_a_training_error_is_not_replaced_by_an_on_fit_end_error(tiny_model, tiny_batches):
+    class Breaks(cnnlib.Callback):
+        def on_epoch_end(self, state):
+            raise ValueError("bad schedule")
+
+    with pytest.raises(ValueError, match="bad schedule") as caught:
+        cnnlib.fit(tiny_model, tiny_batches, epochs=2, lr=0.5, device="cpu", progress=False,
+                   callbacks=[Breaks(), _FailsAtEnd()])
+    assert any("_FailsAtEnd.on_fit_end raised RuntimeError" in note for note in caught.value.__notes__)
+
+
+def test_a_callback_that_is_not_a_callback_is_refused_before_training(tiny_model, tiny_batches):
+    with pytest.raises(TypeError, match="callbacks must be Callback objects, got <function"):
+        cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", progress=False, callbacks=[lambda s: None])
