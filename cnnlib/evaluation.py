@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -25,12 +26,14 @@ def evaluate(model: nn.Module, data: Batches, device: torch.device | str | None 
     model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
+    bad_input = torch.zeros((), device=device, dtype=torch.bool)
     count = 0
     try:
         with torch.inference_mode():
             for X, y in data:
                 X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 _check_batch(X, y)
+                bad_input |= not_finite(X)
                 out = model(X)
                 loss_sum += loss_fn(out.float(), y) * y.shape[0]
                 correct += (out.argmax(dim=1) == y).sum()
@@ -39,7 +42,21 @@ def evaluate(model: nn.Module, data: Batches, device: torch.device | str | None 
         model.train(was_training)
     if count == 0:
         raise ValueError("evaluate got no batches")
-    return loss_sum.item() / count, correct.item() / count
+    loss, bad = (loss_sum / count).item(), bad_input.item()
+    if bad:
+        raise ValueError("the data holds NaN or infinite values, so its loss and accuracy mean nothing: "
+                         "find them with torch.isfinite(X).all() on each batch")
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"the model's loss on this data is {loss} on finite inputs: its weights hold NaN "
+                                 "or infinite values (an earlier update diverged)")
+    return loss, correct.item() / count
+
+
+def not_finite(X: torch.Tensor) -> torch.Tensor:
+    """A device flag: whether the batch holds NaN or infinite values (False for integer data). No host sync."""
+    if not X.is_floating_point():
+        return torch.zeros((), dtype=torch.bool, device=X.device)
+    return ~torch.isfinite(X).all()
 
 
 def predict(model: nn.Module, data: Batches, device: torch.device | str | None = None

@@ -13,6 +13,7 @@ calls at fixed places. The hooks are listed in ``Callback``; ``fit`` has no othe
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 import warnings
@@ -24,7 +25,7 @@ from torch import nn
 from .callbacks import LivePlotter, LRSchedule, TimeEstimate
 from .cuda_graph import _graph_safe, _GraphedStep, _optimizer_settings  # noqa: F401  (tests reach them here)
 from .device import cpu_threads, device_name, get_device, native_bf16
-from .evaluation import _check_batch, _model_device, evaluate, predict  # noqa: F401
+from .evaluation import _check_batch, _model_device, evaluate, not_finite, predict  # noqa: F401
 from .fitstate import Batches, Callback, FitState, History, snapshot  # noqa: F401  (the public names, as before)
 
 
@@ -184,7 +185,8 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     if graph_safe and cuda_graph is not False:
         step = _GraphedStep(step)
 
-    last_good = snapshot(model)
+    last_good = _good_state(model, optimizer)
+    bad_input = torch.zeros((), device=device, dtype=torch.bool)
     failed: BaseException | None = None
     try:
         for cb in callbacks:
@@ -202,6 +204,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
                 for cb in callbacks:
                     X, y = cb.on_batch(state, X, y)
                 _check_batch(X, y)
+                bad_input |= not_finite(X)
                 if state.step == 0:
                     _check_labels(model, X, y)
                 step(X, y)
@@ -212,7 +215,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
                 bar.update()
                 if i % update_every == 0:  # the only host syncs inside an epoch
                     running = loss_sum.item() / count
-                    _stop_if_not_finite(running, state.epoch, i)
+                    _stop_if_not_finite(running, state.epoch, i, bad_input)
                     history.running.append((state.epoch + i / (steps or i), running, correct.item() / count,
                                             float(optimizer.param_groups[0]["lr"])))
                     bar.set_postfix(loss=f"{running:.3f}", acc=f"{history.running[-1][2]:.3f}")
@@ -222,7 +225,8 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
             if count == 0:
                 raise ValueError("the training data gave no batches")
             train_loss, train_acc = loss_sum.item() / count, correct.item() / count
-            _stop_if_not_finite(train_loss, state.epoch, steps)
+            _stop_if_not_finite(train_loss, state.epoch, steps, bad_input)
+            _stop_if_weights_not_finite(model, state.epoch)  # before anything records, saves or snapshots them
             seconds = time.perf_counter() - start  # .item() above waited for the device
             val_result = evaluate(model, val, device, loss_fn) if val is not None else None
             # all of an epoch's entries at once, so an interruption never leaves the lists uneven
@@ -233,7 +237,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
             if val_result is not None:
                 history.val_loss.append(val_result[0])
                 history.val_acc.append(val_result[1])
-            last_good = snapshot(model)
+            last_good = _good_state(model, optimizer)
             for cb in callbacks:
                 cb.on_epoch_end(state)
             if state.stop:
@@ -243,10 +247,11 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         _trim(history)
         print(f"Interrupted: returning the history of the {len(history)} finished epoch(s).")
     except FloatingPointError as error:
-        model.load_state_dict(last_good)
+        model.load_state_dict(last_good[0])
+        optimizer.load_state_dict(last_good[1])  # momentum buffers too: the same optimizer can train on
         error.history = _trim(history)
-        error.add_note(f"The model holds the weights of the last finished epoch ({len(history)}) again; "
-                       "error.history has the finished epochs.")
+        error.add_note(f"The model and the optimizer hold the state of the last finished epoch ({len(history)}) "
+                       "again; error.history has the finished epochs.")
         failed = error
         raise
     except Exception as error:
@@ -336,8 +341,30 @@ def _check_labels(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
                          f"this batch has labels from {low} to {high}")
 
 
-def _stop_if_not_finite(loss: float, epoch: int, step: int | None) -> None:
-    if not math.isfinite(loss):
+def _good_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Copies of the weights and the optimizer state (momentum buffers...) to go back to after a NaN."""
+    return snapshot(model), copy.deepcopy(optimizer.state_dict())
+
+
+def _stop_if_not_finite(loss: float, epoch: int, step: int | None, bad_input: torch.Tensor) -> None:
+    if math.isfinite(loss):
+        return
+    if bad_input.item():  # read only now, when something already went wrong
         raise FloatingPointError(
-            f"the training loss became {loss} in epoch {epoch + 1} (by step {step}); training stopped. "
+            f"the training loss became {loss} in epoch {epoch + 1} (by step {step}) because the input data holds "
+            "NaN or infinite values: the learning rate is not the cause. Find them with torch.isfinite(X).all() "
+            "on each batch.")
+    raise FloatingPointError(
+        f"the training loss became {loss} in epoch {epoch + 1} (by step {step}); training stopped. "
+        "The learning rate is probably too high for this model and initialisation: try a smaller lr.")
+
+
+def _stop_if_weights_not_finite(model: nn.Module, epoch: int) -> None:
+    """One check (one host sync) per epoch: an update that overflowed on the epoch's last step leaves a finite
+    training loss but NaN or infinite weights, which must never be recorded or saved as a good epoch."""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        bad = next(name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all())
+        raise FloatingPointError(
+            f"the weights became NaN or infinite in epoch {epoch + 1} (first: {bad}): an update overflowed. "
             "The learning rate is probably too high for this model and initialisation: try a smaller lr.")

@@ -203,3 +203,57 @@ def test_optimizer_settings_see_a_new_learning_rate(tiny_model):
     optimizer.param_groups[0]["lr"] = 0.05  # what a scheduler does
     after = _optimizer_settings(optimizer)
     assert before != after and after[0]["lr"] == pytest.approx(0.05) and after[0]["momentum"] == 0.9
+
+
+def overflowing_run(tmp_path):
+    """The reviewer's reproduction: an update on the epoch's last step overflows the weights to infinity."""
+    from cnnlib.data import TensorBatches
+
+    torch.manual_seed(0)
+    X, y = torch.randn(32, 1, 6, 6) * 1e6, torch.randint(0, 3, (32,))
+    batches = TensorBatches(X, y, 32)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 3))
+    return model, batches
+
+
+def test_non_finite_weights_are_never_recorded_saved_or_kept(tmp_path):
+    model, batches = overflowing_run(tmp_path)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match="weights became NaN or infinite in epoch 1.*an update overflowed") as caught:
+        cnnlib.fit(model, batches, batches, epochs=3, lr=1e33, device="cpu", progress=False,
+                   callbacks=[cnnlib.Checkpoint(tmp_path / "runs")])
+    assert len(caught.value.history) == 0 and not caught.value.history.val_loss  # nothing recorded
+    assert not (tmp_path / "runs" / "last.pt").exists()  # nothing saved
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the last good state
+
+
+def test_after_a_nan_the_same_optimizer_trains_on_at_a_lower_rate(tiny_model, tiny_batches):
+    optimizer = torch.optim.SGD(tiny_model.parameters(), lr=0.5, momentum=0.9)
+    cnnlib.fit(tiny_model, tiny_batches, epochs=1, optimizer=optimizer, device="cpu", progress=False)
+    optimizer.param_groups[0]["lr"] = 1e30
+    with pytest.raises(FloatingPointError):
+        cnnlib.fit(tiny_model, tiny_batches, epochs=2, optimizer=optimizer, device="cpu", progress=False)
+    buffers = [s["momentum_buffer"] for s in optimizer.state.values()]
+    assert all(torch.isfinite(b).all() for b in buffers)  # the momentum of the last good epoch, not NaN
+    optimizer.param_groups[0]["lr"] = 0.1
+    history = cnnlib.fit(tiny_model, tiny_batches, epochs=1, optimizer=optimizer, device="cpu", progress=False)
+    assert math.isfinite(history.train_loss[-1])
+
+
+def test_an_infinite_pixel_is_blamed_on_the_data_not_the_learning_rate(tiny_model, tiny_batches):
+    images = tiny_batches.images.clone()
+    images[5, 0, 3, 3] = float("inf")
+    bad = TensorBatches(images, tiny_batches.labels, batch_size=16, shuffle=True)
+    with pytest.raises(FloatingPointError, match="input data holds NaN or infinite values: the learning rate is not"):
+        cnnlib.fit(tiny_model, bad, epochs=1, lr=0.1, device="cpu", progress=False)
+
+
+def test_evaluate_refuses_nan_inputs_and_names_diverged_weights(tiny_model, tiny_batches):
+    images = tiny_batches.images.clone()
+    images[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="the data holds NaN or infinite values"):
+        cnnlib.evaluate(tiny_model, TensorBatches(images, tiny_batches.labels, batch_size=16))
+    with torch.no_grad():
+        tiny_model[0].weight.fill_(float("inf"))
+    with pytest.raises(FloatingPointError, match="weights hold NaN or infinite values"):
+        cnnlib.evaluate(tiny_model, tiny_batches)
