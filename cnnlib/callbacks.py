@@ -43,28 +43,56 @@ class LRSchedule(Callback):
     """Step a torch LR scheduler after every optimisation step (``per="step"``) or every epoch.
 
     Per step is what warm-up, cosine and one-cycle schedules need: the learning rate moves smoothly
-    within an epoch. ``lrs`` records the learning rate each step (or epoch) trained with.
+    within an epoch. ``ReduceLROnPlateau`` is stepped per epoch on the validation loss. ``lrs`` records the
+    learning rate each step (or epoch) trained with. The schedule's length is checked against what training
+    still needs just before the first step, once every callback has started (a resumed run included).
     """
 
     def __init__(self, scheduler, per: str = "step"):
         if per not in ("step", "epoch"):
             raise ValueError(f"per must be 'step' or 'epoch', got {per!r}")
+        self.plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if self.plateau and per != "epoch":
+            raise ValueError("ReduceLROnPlateau watches the validation loss, which fit measures once per epoch: "
+                             "use LRSchedule(scheduler, per='epoch')")
         self.scheduler, self.per = scheduler, per
         self.lrs: list[float] = []
+        self.checked = False
 
     def on_fit_start(self, state: FitState) -> None:
         if self.scheduler.optimizer is not state.optimizer:
             raise ValueError("the scheduler was built for another optimizer than the one fit trains with")
+        self.checked = False
+
+    def _check_length(self, state: FitState) -> None:
+        """Refuse, before the first step, a schedule that would end before training or never leave warm-up."""
         length = schedule_length(self.scheduler)
-        if self.per == "step" and state.steps_per_epoch is None and length is not None:
+        steps = state.steps_per_epoch
+        if self.per == "step" and steps is None and length is not None:
             raise ValueError("a per-step schedule of fixed length needs training data with a len()")
-        needed = state.epochs * (state.steps_per_epoch or 0) if self.per == "step" else state.epochs
+        epochs = state.epochs - state.start_epoch  # what this fit still trains (fewer when resuming)
+        needed = epochs * (steps or 0) if self.per == "step" else epochs
         done = self.scheduler.last_epoch  # steps already taken (0 for a new scheduler)
-        if length is not None and length - done < needed:
-            raise ValueError(
-                f"the scheduler ends after {length} {self.per}s but training needs {needed} more "
-                f"({state.epochs} epochs" + (f" x {state.steps_per_epoch} steps" if self.per == "step" else "")
-                + "): build it with total_steps / T_max = epochs * len(train)")
+        if length is None:
+            return
+        if self.per == "epoch" and steps and steps > 1 and length == state.epochs * steps:
+            raise ValueError(f"the scheduler lasts {length} steps, as many as the training steps ({state.epochs} "
+                             f"epochs x {steps}), but it would be stepped once per epoch and never get past its "
+                             "start: pass it as callbacks=[LRSchedule(scheduler, per='step')]")
+        if length - done < needed:
+            resumed = f" ({done} of them already taken in the run being resumed)" if state.start_epoch else ""
+            hint = ("the schedule belongs to the run; to train longer, start a new run (e.g. from best.pt) with a "
+                    "schedule for the extra epochs" if state.start_epoch else
+                    "build it with total_steps / T_max = epochs * len(train)" if self.per == "step" else
+                    "build it with T_max / total_iters = epochs")
+            raise ValueError(f"the scheduler ends after {length} {self.per}s{resumed} but training needs {needed} "
+                             f"more ({epochs} epochs" + (f" x {steps} steps" if self.per == "step" else "")
+                             + f"): {hint}")
+        phases = getattr(self.scheduler, "_schedule_phases", None)  # OneCycleLR: warm-up, then annealing
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR) and phases and phases[0]["end_step"] < 1:
+            raise ValueError(f"this one-cycle schedule of {length} {self.per}s warms up for "
+                             f"{phases[0]['end_step'] + 1:.2g} of them, so its first step trains at the initial lr "
+                             "and its peak is never reached: use more steps or a larger pct_start")
 
     def state_dict(self) -> dict:
         return {"scheduler": self.scheduler.state_dict(), "lrs": list(self.lrs)}
@@ -73,17 +101,28 @@ class LRSchedule(Callback):
         self.scheduler.load_state_dict(state["scheduler"])
         self.lrs = list(state["lrs"])
 
-    def _step(self) -> None:
+    def on_batch(self, state: FitState, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.checked:
+            self._check_length(state)
+            self.checked = True
+        return X, y
+
+    def _step(self, state: FitState) -> None:
         self.lrs.append(float(self.scheduler.optimizer.param_groups[0]["lr"]))
-        self.scheduler.step()
+        if self.plateau:
+            if not state.history.val_loss:
+                raise ValueError("ReduceLROnPlateau needs the validation loss: pass val= to fit")
+            self.scheduler.step(state.history.val_loss[-1])
+        else:
+            self.scheduler.step()
 
     def on_step_end(self, state: FitState) -> None:
         if self.per == "step":
-            self._step()
+            self._step(state)
 
     def on_epoch_end(self, state: FitState) -> None:
         if self.per == "epoch":
-            self._step()
+            self._step(state)
 
 
 class BatchTransform(Callback):

@@ -88,7 +88,10 @@ class Checkpoint(Callback):
 
     With ``resume=True`` and a ``last.pt`` in the folder, ``fit`` continues that run exactly: weights,
     optimizer, callbacks with a ``state_dict`` (LR schedules, early stopping), History, random states, epoch.
+    It runs after the other callbacks (``order = 1``), so it saves what they did at the epoch's end.
     """
+
+    order = 1
 
     def __init__(self, folder: str | os.PathLike, every: int = 1, keep_best: bool = True, resume: bool = False):
         if every < 1:
@@ -108,6 +111,9 @@ class Checkpoint(Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.resume and self.last.exists():
             data = load_checkpoint(self.last)
+            if data["epoch"] > state.epochs:
+                raise ValueError(f"{self.last} has finished {data['epoch']} epochs, more than epochs={state.epochs}: "
+                                 f"epochs counts from the start of the run, so ask for at least {data['epoch']}")
             state.model.load_state_dict(data["model"])
             state.optimizer.load_state_dict(data["optimizer"])
             for cb, saved in zip(self._stateful(state), data["callbacks"], strict=True):

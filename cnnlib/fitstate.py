@@ -69,8 +69,14 @@ class Callback:
     ``on_epoch_end`` after validation, with the epoch's History entries in place (per-epoch schedules,
     checkpoints, early stopping through ``state.stop``); ``on_fit_end`` once, also after an error
     or Ctrl-C. ``on_fit_start`` may set ``state.start_epoch`` (and restore the History) to resume a
-    run. A callback with ``state_dict()``/``load_state_dict()`` is saved by ``Checkpoint``. Hooks run on the host: a hook that reads a device tensor (``.item()``) waits for the device.
+    run. A callback with ``state_dict()``/``load_state_dict()`` is saved by ``Checkpoint``. Hooks run on the
+    host: a hook that reads a device tensor (``.item()``) waits for the device.
+
+    Callbacks run in the order of ``order`` (then as listed): ``Checkpoint`` has order 1, so it saves the
+    state every other callback left at the epoch's end (a schedule already stepped), in any list order.
     """
+
+    order: int = 0
 
     def on_fit_start(self, state: FitState) -> None: ...
 

@@ -173,6 +173,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         callbacks.append(LivePlotter())
     if progress:
         callbacks.append(TimeEstimate())
+    callbacks.sort(key=lambda cb: cb.order)  # stable: equal orders keep the order given
     state = FitState(model, optimizer, loss_fn, device, history, epochs, steps, callbacks=callbacks)
 
     loss_sum = torch.zeros((), device=device)

@@ -72,3 +72,91 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
 def test_checkpoint_rejects_bad_every(tmp_path):
     with pytest.raises(ValueError, match="every"):
         Checkpoint(tmp_path, every=0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Resume with every kind of schedule the course uses, in either callback order, and with changed epochs
+# ----------------------------------------------------------------------------------------------------------
+
+SCHEDULES = {  # name: (per, build(optimizer, steps per epoch, epochs)); per None means fit(scheduler=...)
+    "one-cycle per step": ("step", lambda opt, n, e: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=e * n)),
+    "cosine per step": ("step", lambda opt, n, e: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=e * n)),
+    "cosine, fit(scheduler=)": (None, lambda opt, n, e: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=e)),
+    "step decay per epoch": ("epoch", lambda opt, n, e: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)),
+    "plateau per epoch": ("epoch", lambda opt, n, e: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)),
+}
+
+
+def _scheduled_run(folder, epochs, schedule, checkpoint_first, resume=False, planned=4):
+    torch.manual_seed(0)
+    X, y = torch.randn(96, 1, 6, 6), torch.randint(0, 3, (96,))
+    train = TensorBatches(X[:64], y[:64], batch_size=16, shuffle=True)
+    val = TensorBatches(X[64:], y[64:], batch_size=16)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    per, build = SCHEDULES[schedule]
+    scheduler = build(opt, len(train), planned)
+    checkpoint = Checkpoint(folder, resume=resume)
+    callbacks = [] if per is None else [LRSchedule(scheduler, per=per)]
+    callbacks = [checkpoint, *callbacks] if checkpoint_first else [*callbacks, checkpoint]
+    history = fit(model, train, val, epochs=epochs, optimizer=opt, progress=False, live_plot=False, callbacks=callbacks,
+                  scheduler=scheduler if per is None else None)
+    return history, model, opt
+
+
+@pytest.mark.parametrize("checkpoint_first", [True, False], ids=["checkpoint first", "schedule first"])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_resume_continues_exactly_with_every_schedule_in_either_order(tmp_path, schedule, checkpoint_first):
+    straight, model_a, opt_a = _scheduled_run(tmp_path / "a", 4, schedule, checkpoint_first)
+    _scheduled_run(tmp_path / "b", 2, schedule, checkpoint_first)
+    resumed, model_b, opt_b = _scheduled_run(tmp_path / "b", 4, schedule, checkpoint_first, resume=True)
+    for name in ("train_loss", "train_acc", "val_loss", "val_acc", "running"):
+        assert getattr(resumed, name) == getattr(straight, name), name
+    assert opt_b.param_groups[0]["lr"] == opt_a.param_groups[0]["lr"]
+    for a, b in zip(model_a.state_dict().values(), model_b.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resuming_past_the_end_of_a_fixed_schedule_is_refused_at_the_start(tmp_path):
+    _scheduled_run(tmp_path, 4, "one-cycle per step", True)  # a finished 4-epoch one-cycle run
+    before = load_checkpoint(tmp_path / "last.pt")["model"]
+    with pytest.raises(ValueError, match=r"ends after 16 steps \(16 of them already taken in the run being resumed\)"
+                                         r" but training needs 8 more.*start a new run"):
+        _scheduled_run(tmp_path, 6, "one-cycle per step", True, resume=True)
+    after = load_checkpoint(tmp_path / "last.pt")["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing trained, nothing saved
+
+
+def test_resuming_with_fewer_epochs_than_already_trained_is_refused(tmp_path):
+    _scheduled_run(tmp_path, 4, "step decay per epoch", True)
+    with pytest.raises(ValueError, match="has finished 4 epochs, more than epochs=2"):
+        _scheduled_run(tmp_path, 2, "step decay per epoch", True, resume=True)
+
+
+def test_a_per_step_schedule_passed_as_scheduler_is_refused_with_the_hint():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    train = TensorBatches(torch.randn(32, 1, 2, 2), torch.randint(0, 2, (32,)), batch_size=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=3 * len(train))
+    with pytest.raises(ValueError, match=r"stepped once per epoch and never get past its start.*per='step'"):
+        fit(model, train, epochs=3, optimizer=opt, scheduler=one_cycle, progress=False)
+
+
+def test_a_one_cycle_warm_up_of_zero_steps_is_refused():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    train = TensorBatches(torch.randn(16, 1, 2, 2), torch.randint(0, 2, (16,)), batch_size=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    short = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=2, pct_start=0.3)
+    with pytest.raises(ValueError, match="warms up for .* its peak is never reached"):
+        fit(model, train, epochs=1, optimizer=opt, callbacks=[LRSchedule(short)], progress=False)
+
+
+def test_reduce_on_plateau_needs_validation_and_steps_per_epoch():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    train = TensorBatches(torch.randn(16, 1, 2, 2), torch.randint(0, 2, (16,)), batch_size=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+    with pytest.raises(ValueError, match="per='epoch'"):
+        LRSchedule(plateau)
+    with pytest.raises(ValueError, match="needs the validation loss: pass val="):
+        fit(model, train, epochs=1, optimizer=opt, scheduler=plateau, progress=False)
