@@ -10,6 +10,7 @@ import dataclasses
 import os
 import random
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -72,6 +73,13 @@ def _set_rng_state(state: dict) -> None:
         np.random.set_state(("MT19937", keys.numpy(), pos, has_gauss, gauss))
 
 
+def _settings(optimizer: torch.optim.Optimizer) -> list[tuple[str, object]]:
+    """The optimizer's plain hyperparameters, group by group, as (name, value) pairs."""
+    return [(f"group {i} {key}" if len(optimizer.param_groups) > 1 else key, value)
+            for i, group in enumerate(optimizer.param_groups) for key, value in sorted(group.items())
+            if isinstance(value, (int, float, bool, tuple)) and key not in ("initial_lr", "max_lr", "min_lr")]
+
+
 def _history_dict(history: History) -> dict:
     data = dataclasses.asdict(history)
     data["running"] = [list(r) for r in history.running]
@@ -93,10 +101,12 @@ class Checkpoint(Callback):
 
     order = 1
 
-    def __init__(self, folder: str | os.PathLike, every: int = 1, keep_best: bool = True, resume: bool = False):
+    def __init__(self, folder: str | os.PathLike, every: int = 1, keep_best: bool = True, resume: bool = False,
+                 overwrite: bool = False):
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
         self.folder, self.every, self.keep_best, self.resume = Path(folder), every, keep_best, resume
+        self.overwrite = overwrite
         self.best_acc = -1.0
 
     @property
@@ -108,20 +118,59 @@ class Checkpoint(Callback):
         return self.folder / "best.pt"
 
     def on_fit_start(self, state: FitState) -> None:
+        """Start a new run in an empty folder (or with ``overwrite=True``), or resume the one saved there.
+
+        When resuming, what ``last.pt`` saved wins over what this call gives (weights, optimizer settings such as
+        lr and momentum, callback states), so the run continues exactly; settings that differ are named."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        if self.resume and self.last.exists():
-            data = load_checkpoint(self.last)
-            if data["epoch"] > state.epochs:
-                raise ValueError(f"{self.last} has finished {data['epoch']} epochs, more than epochs={state.epochs}: "
-                                 f"epochs counts from the start of the run, so ask for at least {data['epoch']}")
-            state.model.load_state_dict(data["model"])
-            state.optimizer.load_state_dict(data["optimizer"])
-            for cb, saved in zip(self._stateful(state), data["callbacks"], strict=True):
-                cb.load_state_dict(saved)
-            _load_history(state.history, data["history"])
-            state.start_epoch, state.step = data["epoch"], data["step"]
-            self.best_acc = data["best_acc"]
-            _set_rng_state(data["rng"])
+        for stale in self.folder.glob(".*.pt.*.tmp"):  # left by a process killed while saving
+            stale.unlink(missing_ok=True)
+        existing = [p.name for p in (self.last, self.best) if p.exists()]
+        if not self.resume or not self.last.exists():
+            if existing and not self.overwrite:
+                what = ("holds best.pt but no last.pt, so there is no run to resume exactly; load best.pt with "
+                        "load_checkpoint to start from its weights," if self.resume else
+                        f"already holds a run ({', '.join(existing)}): resume it with resume=True,")
+                raise FileExistsError(f"{self.folder} {what} choose another folder, or pass overwrite=True to "
+                                      "replace it")
+            if self.resume:
+                print(f"Checkpoint: nothing to resume in {self.folder}; starting a new run there.")
+            return
+        data = load_checkpoint(self.last)
+        self._check_same_run(data, state)
+        given = _settings(state.optimizer)
+        state.model.load_state_dict(data["model"])
+        state.optimizer.load_state_dict(data["optimizer"])
+        for cb, saved in zip(self._stateful(state), data["callbacks"], strict=True):
+            cb.load_state_dict(saved)
+        _load_history(state.history, data["history"])
+        state.start_epoch, state.step = data["epoch"], data["step"]
+        self.best_acc = data["best_acc"]
+        _set_rng_state(data["rng"])
+        scheduled = any(type(cb).__name__ == "LRSchedule" for cb in state.callbacks)
+        changed = [f"{key} {now!r} given now, {saved!r} saved" for (key, now), saved in
+                   zip(given, (v for _, v in _settings(state.optimizer))) if now != saved
+                   and not (scheduled and key.split()[-1] in ("lr", "momentum", "betas"))]  # what a schedule sets
+        if changed:
+            warnings.warn(f"resuming {self.last}: the saved settings win so that the run continues exactly "
+                          f"({'; '.join(changed)}). To train with new settings, start a new run.", stacklevel=4)
+
+    def _check_same_run(self, data: dict, state: FitState) -> None:
+        """Refuse to resume into a different setup: more epochs done than asked for, another optimizer type,
+        or another list of callbacks with a state (schedules, early stopping)."""
+        if data["epoch"] > state.epochs:
+            raise ValueError(f"{self.last} has finished {data['epoch']} epochs, more than epochs={state.epochs}: "
+                             f"epochs counts from the start of the run, so ask for at least {data['epoch']}")
+        saved, now = data.get("optimizer_type"), type(state.optimizer).__name__
+        if saved is not None and saved != now:
+            raise ValueError(f"{self.last} was trained with {saved}, this fit uses {now}: its optimizer state "
+                             f"cannot carry over. Resume with {saved}, or start a new run (another folder, or "
+                             "overwrite=True)")
+        saved = data.get("callback_types", [None] * len(data["callbacks"]))
+        now = [type(cb).__name__ for cb in self._stateful(state)]
+        if len(saved) != len(now) or (None not in saved and saved != now):
+            raise ValueError(f"{self.last} saved the state of the callbacks {saved}, but this fit has {now}: resume "
+                             "with the same schedules and early stopping, in the same order, or start a new run")
 
     def _stateful(self, state: FitState) -> list[Callback]:
         return [cb for cb in state.callbacks if cb is not self and hasattr(cb, "state_dict")]
@@ -136,6 +185,8 @@ class Checkpoint(Callback):
             self.best_acc = val_acc
         data = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
                 "callbacks": [cb.state_dict() for cb in self._stateful(state)],
+                "callback_types": [type(cb).__name__ for cb in self._stateful(state)],
+                "optimizer_type": type(state.optimizer).__name__,
                 "history": _history_dict(state.history), "epoch": epoch, "step": state.step,
                 "best_acc": self.best_acc, "rng": _rng_state()}
         save_atomic(data, self.last)

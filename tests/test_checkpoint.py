@@ -160,3 +160,61 @@ def test_reduce_on_plateau_needs_validation_and_steps_per_epoch():
         LRSchedule(plateau)
     with pytest.raises(ValueError, match="needs the validation loss: pass val="):
         fit(model, train, epochs=1, optimizer=opt, scheduler=plateau, progress=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Resume across changed settings; never overwrite another run; stale temporary files
+# ----------------------------------------------------------------------------------------------------------
+
+def _tiny_fit(folder, epochs=2, optimizer="sgd", lr=0.1, callbacks=(), **checkpoint):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 3))
+    train = TensorBatches(torch.randn(32, 1, 6, 6), torch.randint(0, 3, (32,)), batch_size=8)
+    opt = (torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=lr))
+    return fit(model, train, train, epochs=epochs, optimizer=opt, progress=False,
+               callbacks=[*callbacks, Checkpoint(folder, **checkpoint)])
+
+
+def test_resuming_into_another_optimizer_type_is_refused(tmp_path):
+    _tiny_fit(tmp_path, epochs=1)
+    with pytest.raises(ValueError, match="was trained with SGD, this fit uses Adam"):
+        _tiny_fit(tmp_path, epochs=2, optimizer="adam", resume=True)
+
+
+def test_resuming_with_other_stateful_callbacks_is_refused_with_both_lists(tmp_path):
+    _tiny_fit(tmp_path, epochs=1)
+    with pytest.raises(ValueError, match=r"saved the state of the callbacks \[\], but this fit has \['EarlyStopping'\]"):
+        _tiny_fit(tmp_path, epochs=2, callbacks=[EarlyStopping()], resume=True)
+
+
+def test_resuming_says_that_the_saved_settings_win(tmp_path):
+    _tiny_fit(tmp_path, epochs=1, lr=0.1)
+    with pytest.warns(UserWarning, match=r"saved settings win.*lr 0.05 given now, 0.1 saved"):
+        _tiny_fit(tmp_path, epochs=2, lr=0.05, resume=True)
+
+
+def test_a_new_run_never_overwrites_another_runs_files(tmp_path):
+    _tiny_fit(tmp_path, epochs=1)
+    saved = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(FileExistsError, match=r"already holds a run \(last.pt, best.pt\): resume it with resume=True"):
+        _tiny_fit(tmp_path, epochs=1)
+    assert (tmp_path / "last.pt").read_bytes() == saved
+    _tiny_fit(tmp_path, epochs=1, overwrite=True)  # the explicit choice
+
+
+def test_resume_with_only_best_pt_is_refused_and_an_empty_folder_starts_a_new_run(tmp_path, capsys):
+    _tiny_fit(tmp_path / "run", epochs=1)
+    (tmp_path / "run" / "last.pt").unlink()
+    with pytest.raises(FileExistsError, match="holds best.pt but no last.pt"):
+        _tiny_fit(tmp_path / "run", epochs=2, resume=True)
+    _tiny_fit(tmp_path / "empty", epochs=1, resume=True)
+    assert "nothing to resume" in capsys.readouterr().out
+
+
+def test_stale_temporary_files_of_a_killed_save_are_removed(tmp_path):
+    tmp_path.mkdir(exist_ok=True)
+    stale = tmp_path / ".last.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    _tiny_fit(tmp_path, epochs=1)
+    assert not stale.exists() and (tmp_path / "last.pt").exists()
