@@ -56,10 +56,16 @@ def random_erasing(X: torch.Tensor, p: float = 0.5, scale: tuple[float, float] =
     """With probability ``p`` per image, fill one random rectangle with ``value`` (Zhong et al., 2017).
 
     The rectangle covers a fraction of the image drawn from ``scale`` with an aspect ratio from ``ratio``
-    (drawn log-uniformly); it is clipped to the image.
+    (drawn log-uniformly); it is clipped to the image. For integer images (uint8) ``value`` must be a whole
+    number the dtype can hold (128, not 0.5): a fraction is refused, not truncated to 0.
     """
     _check_batch(X)
     _check_probability(p, "p")
+    if not X.is_floating_point() and X.dtype != torch.bool:
+        low, high = torch.iinfo(X.dtype).min, torch.iinfo(X.dtype).max
+        if not float(value).is_integer() or not low <= value <= high:
+            raise ValueError(f"value={value!r} cannot be stored in {X.dtype} images: give a whole number in "
+                             f"[{low}, {high}] (e.g. {high // 2 + 1} for mid-grey), or erase float images")
     if not 0 < scale[0] <= scale[1] <= 1:
         raise ValueError(f"scale must satisfy 0 < min <= max <= 1, got {scale}")
     if not 0 < ratio[0] <= ratio[1]:
@@ -85,7 +91,8 @@ def mixup(X: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float = 0.2
     """Blend each example with another of the batch (Zhang et al., 2018); returns soft targets.
 
     One mixing weight is drawn from Beta(alpha, alpha) per example; the targets are blended the same way,
-    as class probabilities that ``nn.CrossEntropyLoss`` accepts.
+    as class probabilities that ``nn.CrossEntropyLoss`` accepts. Float images and targets keep ``X``'s dtype
+    (bf16 stays bf16).
     """
     _check_batch(X)
     lam, partner, target = _mix_setup(X, y, num_classes, alpha)
@@ -110,7 +117,7 @@ def cutmix(X: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float = 1.
     box = ((r >= top.view(N, 1, 1)) & (r < bottom.view(N, 1, 1))
            & (c >= left.view(N, 1, 1)) & (c < right.view(N, 1, 1)))
     mixed = torch.where(box.unsqueeze(1), X[partner], X)
-    kept = 1 - box.flatten(1).float().mean(1, keepdim=True)  # the exact share of the image kept
+    kept = (1 - box.flatten(1).float().mean(1, keepdim=True)).to(target.dtype)  # the exact share of the image kept
     return mixed, kept * target + (1 - kept) * target[partner]
 
 
@@ -121,9 +128,10 @@ def _mix_setup(X, y, num_classes: int, alpha: float):
         raise ValueError(f"labels must be class indices of shape (N,), got {tuple(y.shape)}")
     beta = torch.distributions.Beta(torch.tensor(float(alpha), device=X.device),
                                     torch.tensor(float(alpha), device=X.device))
-    lam = beta.sample((X.shape[0],))
+    dtype = X.dtype if X.is_floating_point() else torch.get_default_dtype()  # bf16 stays bf16, uint8 -> float
+    lam = beta.sample((X.shape[0],)).to(dtype)
     partner = torch.randperm(X.shape[0], device=X.device)
-    return lam, partner, F.one_hot(y, num_classes).to(X.dtype)
+    return lam, partner, F.one_hot(y, num_classes).to(dtype)
 
 
 def _check_probability(p: float, name: str) -> None:

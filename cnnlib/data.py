@@ -7,6 +7,7 @@ workers. Image folders use a ``DataLoader``.
 
 from __future__ import annotations
 
+import numbers
 import os
 import pickle
 import shutil
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -32,11 +34,23 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 def data_dir() -> Path:
-    """Where datasets live: ``$CNNLIB_DATA`` if set, else ``~/.cache/cnnlib/data``."""
+    """Where datasets live: ``$CNNLIB_DATA`` if set, else ``~/.cache/cnnlib/data``. A file there is an error."""
     configured = os.environ.get(DATA_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path.home() / ".cache" / "cnnlib" / "data"
+    root = Path(configured).expanduser() if configured else Path.home() / ".cache" / "cnnlib" / "data"
+    if root.exists() and not root.is_dir():  # else every dataset would be reported missing
+        why = f"${DATA_ENV}={configured!r}" if configured else f"the default data folder ({DATA_ENV} is not set)"
+        raise NotADirectoryError(f"{why} is a file, not a folder: point {DATA_ENV} to the folder that holds "
+                                 "the datasets")
+    return root
+
+
+def check_batch_size(batch_size: object) -> int:
+    """``batch_size`` if it is a positive int; a float (2.5) or a bool (True) is refused, not rounded."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batch_size must be a positive int, got {batch_size!r} ({type(batch_size).__name__})")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return int(batch_size)
 
 
 class TensorBatches:
@@ -53,8 +67,7 @@ class TensorBatches:
             raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
         if labels.shape != images.shape[:1]:
             raise ValueError(f"need one label per image: {len(images)} images, labels of shape {tuple(labels.shape)}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        batch_size = check_batch_size(batch_size)
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle = batch_size, shuffle
         self.resize = (resize, resize) if isinstance(resize, int) else resize
@@ -215,6 +228,7 @@ def _splits(load: Callable[[bool], tuple[torch.Tensor, torch.Tensor]], classes: 
     """``Splits`` from ``load(train)``, which gives uint8 images (N, C, H, W) and their labels on the CPU."""
     from .device import get_device
 
+    check_batch_size(batch_size)  # before any file is read
     if subset is not None and subset < 1:
         raise ValueError(f"subset must be a positive number of examples, got {subset}")
     device = get_device(device)
@@ -299,19 +313,45 @@ def cifar10(batch_size: int = 256, resize: int | tuple[int, int] | None = None, 
 
 
 def _require_image_folder(path: str | Path) -> Path:
+    """``path`` as a Path, if it is a folder whose sub-folders can all be listed.
+
+    ``ImageFolder`` (through ``os.walk``) silently skips a folder it may not read, so it would look empty.
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no image folder at {path}: expected one sub-folder per class with images inside")
+    errors: list[OSError] = []
+    for _ in os.walk(path, onerror=errors.append, followlinks=True):
+        if errors:
+            break
+    if errors:
+        error = errors[0]
+        denied = isinstance(error, PermissionError)
+        why = f"permission denied: fix it with chmod -R u+rX {path}" if denied else f"{type(error).__name__}: {error}"
+        raise (PermissionError if denied else OSError)(
+            f"cannot read the folder {error.filename} ({why}); ImageFolder would take it for an empty folder"
+        ) from error
     return path
 
 
 def load_image(path: str):
-    """Open an image as RGB with PIL, like torchvision's default loader, but with errors that name the file."""
+    """Open an image as RGB with PIL, like torchvision's default loader, but with errors that name the file.
+
+    16-bit greyscale images (PIL mode I;16, e.g. 16-bit PNGs) are scaled to 8 bits by 255/65535, so they
+    come out in [0, 1] like any other image instead of saturating at 255; 32-bit ones (I, F) are refused.
+    """
     from PIL import Image
 
     try:
         with open(path, "rb") as file:
-            return Image.open(file).convert("RGB")
+            image = Image.open(file)
+            if image.mode.startswith("I;16"):
+                levels = np.asarray(image).astype(np.float64)  # 0..65535
+                image = Image.fromarray(np.round(levels / 257).astype(np.uint8))  # 65535 / 255 = 257
+            elif image.mode in ("I", "F"):
+                raise ValueError(f"it is a 32-bit image (PIL mode {image.mode}), whose range is unknown: "
+                                 "convert it to 8 or 16 bits")
+            return image.convert("RGB")
     except Exception as error:  # PIL raises several kinds (OSError, SyntaxError, ...), most without the path
         raise OSError(f"cannot read the image {path} ({type(error).__name__}: {error}); "
                       "cnnlib.transfer.audit_image_folder lists every file that will not load") from error
@@ -327,6 +367,7 @@ def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle
 
     from .device import get_device
 
+    check_batch_size(batch_size)
     dataset = ImageFolder(str(_require_image_folder(path)), transform=transform, loader=load_image)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1)

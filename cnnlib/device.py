@@ -47,13 +47,18 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """Pick the device to train on: CUDA, then Apple MPS, then CPU.
 
     ``prefer`` (or the environment variable ``CNNLIB_DEVICE``) names one explicitly, e.g. ``"cpu"``
-    or ``"cuda:1"``; asking for a device that is not there raises ``RuntimeError``.
+    or ``"cuda:1"``; asking for a device that is not there raises ``RuntimeError``, and a name torch does not
+    know (``"tpu"``) a ``ValueError`` naming ``prefer`` or ``CNNLIB_DEVICE``.
     """
     wanted = prefer if prefer is not None else os.environ.get(DEVICE_ENV) or None
     if wanted is not None:
-        device = torch.device(wanted)
+        source = "prefer" if prefer is not None else f"${DEVICE_ENV}"
+        try:
+            device = torch.device(wanted)
+        except (RuntimeError, TypeError) as error:  # torch's message lists every backend, not the variable
+            raise ValueError(f"{source}={wanted!r} is not a device name torch knows: use 'cpu', 'cuda', "
+                             "'cuda:1' or 'mps'") from error
         if not _available(device.type):
-            source = "prefer" if prefer is not None else f"${DEVICE_ENV}"
             raise RuntimeError(f"{source} asks for device {str(device)!r}, but it is not available here")
         if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
             raise RuntimeError(f"there is no {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")

@@ -202,6 +202,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: Target = None, patch: i
 
     Each pixel gets the mean drop over the patches that cover it; returns ``(N, H, W)``. With normalised
     inputs ``baseline=0`` is the data set's mean colour, a grey. The occluded copies run in batches.
+    A batch of no images gives an empty ``(0, H, W)`` map, as ``saliency`` and ``grad_cam`` do.
     """
     _check_batch(x)
     H, W = x.shape[-2:]
@@ -232,7 +233,8 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: Target = None, patch: i
     count = torch.zeros(H, W, device=x.device)
     for top, left in windows:
         count[top:top + patch, left:left + patch] += 1
-    return (torch.stack(maps) / count).cpu()
+    maps = torch.stack(maps) if maps else torch.zeros(0, H, W, device=x.device)  # stack needs one map
+    return (maps / count).cpu()
 
 
 def overlay(image, heatmap, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:

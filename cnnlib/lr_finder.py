@@ -1,7 +1,8 @@
 """The learning-rate finder (Smith, 2017): train briefly while the learning rate grows exponentially.
 
 The loss first falls faster as the rate grows, then flattens, then blows up. A good learning rate lies
-where it falls fastest, well before the blow-up. The model's weights are restored afterwards.
+where it falls fastest, well before the blow-up. The model's weights, its train/eval modes and its
+gradients are restored afterwards.
 """
 
 from __future__ import annotations
@@ -48,14 +49,19 @@ def lr_find(model: nn.Module, train: Batches, optimizer_fn: Callable | None = No
 
     ``optimizer_fn(params, lr)`` builds the optimizer (default: SGD with momentum 0.9). The sweep is a
     ``torch.optim.lr_scheduler.ExponentialLR``; the loss is smoothed with an exponential moving average.
+    When the loss explodes from the first steps there is no curve to read: a ``ValueError`` says that
+    ``start`` is too high, instead of suggesting ``start`` itself.
     """
     if not 0 < start < end:
         raise ValueError(f"need 0 < start < end, got start={start}, end={end}")
     if steps < 10:
         raise ValueError(f"steps must be at least 10 for a useful curve, got {steps}")
     device = get_device(device)
-    model.to(device).train()
+    model.to(device)
     saved = snapshot(model)
+    modes = {module: module.training for module in model.modules()}
+    grads = {param: param.grad for param in model.parameters()}  # put back afterwards: the sweep leaves none
+    model.train()
     optimizer_fn = optimizer_fn or (lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9))
     optimizer = optimizer_fn(model.parameters(), start)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=(end / start) ** (1 / (steps - 1)))
@@ -77,12 +83,20 @@ def lr_find(model: nn.Module, train: Batches, optimizer_fn: Callable | None = No
                 break
     finally:
         model.load_state_dict(saved)
+        for module, training in modes.items():
+            module.training = training
+        for param, grad in grads.items():
+            param.grad = grad
     losses, average = [], 0.0
     for i, value in enumerate(torch.stack(raw).tolist()):
         average = smoothing * average + (1 - smoothing) * value
         losses.append(average / (1 - smoothing ** (i + 1)))
     best = min(range(len(losses)), key=lambda i: losses[i] if math.isfinite(losses[i]) else math.inf)
     cut = next((i for i in range(best, len(losses)) if not losses[i] < 4 * losses[best]), len(losses))
+    if cut < 3:  # fewer than three usable points: no slope to measure
+        raise ValueError(f"the loss exploded from the first step (from {losses[0]:.3g} at lr={lrs[0]:.2g} to "
+                         f"{losses[min(cut, len(losses) - 1)]:.3g}): start={start:g} is too high; "
+                         f"try start={start / 1000:g}")
     lrs, losses = lrs[:cut], losses[:cut]
     slopes = [(losses[i + 1] - losses[i - 1]) / math.log(lrs[i + 1] / lrs[i - 1]) for i in range(1, len(losses) - 1)]
     steepest = 1 + min(range(len(slopes)), key=slopes.__getitem__) if slopes else best

@@ -147,6 +147,8 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
         raise ValueError(f"updates_per_epoch must be at least 1, got {updates_per_epoch}")
     _require_reiterable(train, "train", epochs)
     _require_reiterable(val, "val", epochs)
+    if val is not None and hasattr(val, "__len__") and len(val) == 0:  # else found only after a whole epoch
+        raise ValueError("val is empty (len(val) == 0): pass validation batches, or val=None to train without")
     device = get_device(device)
     model.to(device)
     if fast and device.type == "cpu":
@@ -326,16 +328,21 @@ def _check_label_smoothing(loss_fn: Callable) -> None:
 
 
 def _check_labels(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
-    """On the first batch only (one host sync): labels must be class indices the model can output."""
+    """On the first batch only (one host sync): the model must return (N, classes) scores, and the labels
+    must be class indices it can output."""
     if y.dtype.is_floating_point:
         return  # soft targets (mixup, cutmix) are checked by the loss itself
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            classes = model(X[:1]).shape[-1]
+            shape = tuple(model(X[:1]).shape)
     finally:
         model.train(was_training)
+    if len(shape) != 2:
+        raise ValueError(f"the model must return class scores of shape (N, classes), but for a batch of 1 it "
+                         f"returned shape {shape}: flatten or squeeze its output (e.g. nn.Flatten() at the end)")
+    classes = shape[1]
     low, high = torch.stack([y.min(), y.max()]).tolist()  # one wait for the device, once per fit
     if low < 0 or high >= classes:
         raise ValueError(f"labels must be class indices in [0, {classes - 1}] for a model with {classes} outputs; "

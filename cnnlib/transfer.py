@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import TensorBatches, _require_image_folder, load_image
+from .data import TensorBatches, _require_image_folder, check_batch_size, load_image
 
 
 @dataclass
@@ -44,7 +44,8 @@ class ImageFolderAudit:
 
 def audit_image_folder(path: str | Path) -> ImageFolderAudit:
     """Check every file under an ImageFolder root: which are skipped by extension, which fail to decode,
-    which are links to nothing, and which class folders hold no readable image."""
+    which are links to nothing, and which class folders hold no readable image. A folder that cannot be
+    listed (no read permission) raises ``PermissionError`` rather than passing for empty."""
     from PIL import Image
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -87,6 +88,7 @@ def image_folder_tensors(path: str | Path, size: int = 256, batch_size: int = 32
 
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
+    check_batch_size(batch_size)  # before decoding every image
     path = _require_image_folder(path)
     to_tensor = v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size)])
     dataset = ImageFolder(str(path), transform=to_tensor, loader=load_image)

@@ -101,14 +101,22 @@ def conv2d(X: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
            padding: IntPair = 0, dilation: IntPair = 1) -> torch.Tensor:
     """2-D convolution of an (N, C, H, W) batch with (O, C, kh, kw) weights via im2col and a matrix product.
 
-    Same results as ``F.conv2d`` (without groups).
+    Same results as ``F.conv2d`` (without groups). ``X`` and ``weight`` must be floats of one dtype:
+    ``F.unfold`` has no integer version (``corr2d`` takes integers).
     """
     _check_tensor(X, "X", 4, "(N, C, H, W)")
     _check_tensor(weight, "weight", 4, "(O, C, kh, kw)")
+    for name, T in (("X", X), ("weight", weight)):
+        if not T.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {T.dtype}: convert it with {name}.float()")
+    if X.dtype != weight.dtype:
+        raise TypeError(f"X is {X.dtype} but weight is {weight.dtype}: give them the same dtype")
     N, C, H, W = X.shape
     O, C_w, kh, kw = weight.shape
     if C != C_w:
         raise ValueError(f"X has {C} channels but weight expects {C_w}: they must match")
+    if C == 0:
+        raise ValueError(f"X {tuple(X.shape)} has no channels: there is nothing to convolve")
     if bias is not None:
         _check_tensor(bias, "bias", 1, "(O,)")
         if bias.shape[0] != O:

@@ -34,6 +34,8 @@ def pool2d(X: torch.Tensor, pool_size: int | tuple[int, int], stride: int | tupl
         raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
     if X.ndim < 2:
         raise ValueError(f"X must have at least 2 dimensions (..., H, W), got shape {tuple(X.shape)}")
+    if X.dtype == torch.bool or X.is_complex():
+        raise TypeError(f"X must hold real numbers, got {X.dtype}: convert it, e.g. with X.float()")
     kh, kw = _pair(pool_size, "pool_size", 1)
     sh, sw = _pair(stride if stride is not None else pool_size, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
