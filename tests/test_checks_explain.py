@@ -69,8 +69,9 @@ def test_check_occlusion_drop_cannot_be_passed_with_the_library_function():
         return cnnlib.occlusion(model, x, target, patch=patch, stride=patch, baseline=baseline)[:, top, left]
 
     message = fails(checks.check_occlusion_drop, library)
-    assert message.startswith("library calls cnnlib.explain.occlusion: this exercise asks you to write it without")
+    assert message.startswith("library uses cnnlib.explain.occlusion: this exercise asks you to write it without it")
     assert cnnlib.occlusion is cnnlib.explain.occlusion and cnnlib.occlusion.__module__ == "cnnlib.explain"  # untouched
+    assert cnnlib.occlusion.__code__.co_name == "occlusion" and cnnlib.occlusion.__defaults__  # its code is back
 
 
 def test_check_grad_cam_map_cannot_be_passed_with_the_library():
@@ -78,4 +79,4 @@ def test_check_grad_cam_map_cannot_be_passed_with_the_library():
         cnnlib.explain.grad_cam(torch.nn.Identity(), activations, "")  # any call into cnnlib.explain counts
         return grad_cam_map(activations, gradients)
 
-    assert "library calls cnnlib.explain.grad_cam" in fails(checks.check_grad_cam_map, library)
+    assert "library uses cnnlib.explain.grad_cam: this exercise" in fails(checks.check_grad_cam_map, library)

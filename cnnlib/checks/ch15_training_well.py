@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 
-from .core import Case, _Blocked, _randint, check
+from .core import Case, _guarded, _raised, _randint, check
 
 
-def check_one_cycle_lr(fn: Callable, n_random: int = 0, seed: int = 0) -> bool:
+#: Any torch scheduler (they all start in LRScheduler.__init__) would compute the schedule for the learner.
+NO_SCHEDULERS = ("torch.optim.lr_scheduler.LRScheduler.__init__", "torch.optim.lr_scheduler.OneCycleLR.get_lr")
+
+
+def check_one_cycle_lr(fn: Callable, n_random: int = 0, seed: int = 0, forbid: Iterable[str] = NO_SCHEDULERS) -> bool:
     """Check ``fn(step, total_steps, max_lr, pct_start=0.3, div_factor=25.0, final_div_factor=1e4) -> float``
     against ``torch.optim.lr_scheduler.OneCycleLR`` (cosine annealing, two phases), at every step;
-    ``n_random`` more settings are drawn with ``seed``.
+    ``n_random`` more settings are drawn with ``seed``. Creating a torch scheduler is refused.
     """
     from torch.optim import lr_scheduler
 
-    one_cycle = lr_scheduler.OneCycleLR  # kept for the reference; blocked while the learner's code runs
+    one_cycle = lr_scheduler.OneCycleLR  # the reference's; refused while the learner's code runs
 
     def reference(total_steps, max_lr, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max_lr)
@@ -48,12 +53,8 @@ def check_one_cycle_lr(fn: Callable, n_random: int = 0, seed: int = 0) -> bool:
         cases.append(Case((total, float(torch.rand(1, generator=g)) + 0.01),
                           {"pct_start": _randint(g, 2, total // 2) / total, "div_factor": float(_randint(g, 2, 50)),
                            "final_div_factor": float(10 ** _randint(g, 0, 4))}))
-    lr_scheduler.OneCycleLR = torch.optim.lr_scheduler.OneCycleLR = _Blocked("OneCycleLR")
-    try:
-        return check(every_step, reference, cases, getattr(fn, "__name__", "one_cycle_lr") + " (at every step)",
-                     atol=1e-9, rtol=1e-6)
-    finally:
-        lr_scheduler.OneCycleLR = one_cycle
+    return check(every_step, reference, cases, getattr(fn, "__name__", "one_cycle_lr") + " (at every step)",
+                 atol=1e-9, rtol=1e-6, forbid=forbid)  # check runs every reference before the guard goes on
 
 
 def _crop_shift_matches(X: torch.Tensor, out: torch.Tensor, padding: int) -> tuple[torch.Tensor, list]:
@@ -66,49 +67,40 @@ def _crop_shift_matches(X: torch.Tensor, out: torch.Tensor, padding: int) -> tup
     return matches, shifts
 
 
-def check_random_crop(fn: Callable, seed: int = 0) -> bool:
+def check_random_crop(fn: Callable, seed: int = 0, forbid: Iterable[str] = ("cnnlib.augment",)) -> bool:
     """Check ``fn(X, padding)``, random crop with zero padding on a batch (N, C, H, W).
 
     Every output image must be its input shifted by some (dy, dx) in [-padding, padding] with zeros filling
     (so it never reads outside the padded image), each example must draw its own shift, and over a
-    batch every shift must occur.
+    batch every shift must occur. Calling ``cnnlib.augment`` (its random_crop, Augment) is refused.
     """
-    from .. import augment
-
     name = getattr(fn, "__name__", "random_crop")
-    saved = augment.random_crop
-    augment.random_crop = _Blocked("cnnlib.augment.random_crop")
+    configs = [(1, 1, 3, 3, 0), (200, 1, 3, 3, 1), (400, 2, 4, 5, 2), (600, 1, 6, 6, 3)]
+    forbid = tuple(forbid)
     g = torch.Generator().manual_seed(seed)
-    try:
-        for N, C, H, W, padding in [(1, 1, 3, 3, 0), (200, 1, 3, 3, 1), (400, 2, 4, 5, 2), (600, 1, 6, 6, 3)]:
-            X = torch.randperm(N * C * H * W, generator=g).float().add(1).reshape(N, C, H, W)  # all distinct, none 0
-            torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
-            where = f"{name}(X, padding={padding}) with X of shape {(N, C, H, W)} (distinct nonzero values)"
-            try:
-                out = fn(X.clone(), padding)
-            except NotImplementedError:
-                raise AssertionError(f"{name} is not implemented yet: it raised NotImplementedError. "
-                                     "Write your solution, run its cell, then run this check again.") from None
-            except Exception as error:
-                raise AssertionError(f"{where} raised {type(error).__name__}: {error}") from error
-            if not isinstance(out, torch.Tensor) or out.shape != X.shape:
-                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise AssertionError(f"{where} should return a tensor of shape {(N, C, H, W)}, got {got}")
-            matches, shifts = _crop_shift_matches(X, out, padding)
-            bad = (~matches.any(1)).nonzero()
-            if len(bad):
-                i = int(bad[0])
-                raise AssertionError(
-                    f"{where}: output image {i} is not its input shifted by at most {padding} pixels with zeros "
-                    f"filling in (did it read outside the padded image, or mix examples?).\nInput image {i}:\n"
-                    f"{textwrap.indent(str(X[i]), '    ')}\nYour output:\n{textwrap.indent(str(out[i]), '    ')}")
-            seen = {shifts[j] for j in matches.float().argmax(1).tolist()}
-            missing = sorted(set(shifts) - seen)
-            if missing:
-                raise AssertionError(f"{where}: over {N} examples the shifts {missing[:5]} never occurred; each "
-                                     f"example should draw dy and dx uniformly from -{padding}..{padding} on its own")
-        print(f"✓ {name}: every output is a shifted copy with zeros filling, every shift occurs, "
-              "each example draws its own")
-        return True
-    finally:
-        augment.random_crop = saved
+    for N, C, H, W, padding in configs:
+        X = torch.randperm(N * C * H * W, generator=g).float().add(1).reshape(N, C, H, W)  # all distinct, none 0
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+        where = f"{name}(X, padding={padding}) with X of shape {(N, C, H, W)} (distinct nonzero values)"
+        [(out, error)] = _guarded([functools.partial(fn, X.clone(), padding)], forbid, name)  # refusals raise here
+        if error is not None:
+            raise _raised(name, error, f"{where} raised")
+        if not isinstance(out, torch.Tensor) or out.shape != X.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise AssertionError(f"{where} should return a tensor of shape {(N, C, H, W)}, got {got}")
+        matches, shifts = _crop_shift_matches(X, out, padding)
+        bad = (~matches.any(1)).nonzero()
+        if len(bad):
+            i = int(bad[0])
+            raise AssertionError(
+                f"{where}: output image {i} is not its input shifted by at most {padding} pixels with zeros "
+                f"filling in (did it read outside the padded image, or mix examples?).\nInput image {i}:\n"
+                f"{textwrap.indent(str(X[i]), '    ')}\nYour output:\n{textwrap.indent(str(out[i]), '    ')}")
+        seen = {shifts[j] for j in matches.float().argmax(1).tolist()}
+        missing = sorted(set(shifts) - seen)
+        if missing:
+            raise AssertionError(f"{where}: over {N} examples the shifts {missing[:5]} never occurred; each "
+                                 f"example should draw dy and dx uniformly from -{padding}..{padding} on its own")
+    print(f"✓ {name}: every output is a shifted copy with zeros filling, every shift occurs, "
+          "each example draws its own")
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 import torch
@@ -41,7 +42,8 @@ def _ref_occlusion_drop(model, x, target, top, left, patch, baseline=0.0):
 def check_occlusion_drop(fn: Callable, n_random: int = 6, seed: int = 0,
                          forbid: Iterable[str] = ("cnnlib.explain.occlusion",)) -> bool:
     """Check ``fn(model, x, target, top, left, patch, baseline=0.0) -> (N,)``: the drop in the probability of
-    class ``target`` when ``x[:, :, top:top+patch, left:left+patch]`` is set to ``baseline``.
+    class ``target`` when ``x[:, :, top:top+patch, left:left+patch]`` is set to ``baseline`` in a copy.
+    A function that changes ``x`` itself (or the model's weights) fails, as does one that calls ``forbid``.
     """
     from torch import nn
 
@@ -60,7 +62,31 @@ def check_occlusion_drop(fn: Callable, n_random: int = 6, seed: int = 0,
         x = torch.randn(_randint(g, 1, 3), C, H, W, generator=g, dtype=torch.float64)
         cases.append(Case((model(C, 4), x, _randint(g, 0, 3), _randint(g, 0, H - 1), _randint(g, 0, W - 1), patch),
                           {"baseline": float(torch.randn(1, generator=g))}))
-    return check(fn, _ref_occlusion_drop, cases, atol=1e-6, forbid=forbid)
+    if fn is None or fn is Ellipsis or not callable(fn):
+        return check(fn, _ref_occlusion_drop, cases, forbid=forbid)  # says "not implemented yet"
+    return check(_refusing_in_place(fn), _ref_occlusion_drop, cases, getattr(fn, "__name__", "occlusion_drop"),
+                 atol=1e-6, forbid=forbid)
+
+
+def _refusing_in_place(fn: Callable) -> Callable:
+    """``fn``, failing when it changes its input ``x`` (argument 1) or the model's weights."""
+
+    @functools.wraps(fn)
+    def wrapper(model, x, *args, **kwargs):
+        x_before = x.detach().clone()
+        weights_before = [p.detach().clone() for p in model.parameters()]
+        out = fn(model, x, *args, **kwargs)
+        if not torch.equal(x, x_before):
+            raise _ChangedInput("it changed its input x in place: occlude a copy (x.clone()) and leave x as it was")
+        if any(not torch.equal(p, q) for p, q in zip(model.parameters(), weights_before)):
+            raise _ChangedInput("it changed the model's weights")
+        return out
+
+    return wrapper
+
+
+class _ChangedInput(Exception):
+    """The learner's function changed an input it was told to leave alone."""
 
 
 # ----------------------------------------------------------------------------------------------------------
