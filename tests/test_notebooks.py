@@ -20,17 +20,14 @@ def cells(path: Path) -> list[dict]:
 
 
 def committed_cells(path: Path, root: Path = ROOT) -> list[dict]:
-    """The cells git holds for ``path``: its staged version, i.e. what is or will be committed.
+    """The cells git holds for ``path``: its staged version (the index), i.e. what is or will be committed.
 
-    Outputs that JupyterLab autosaves into a learner's working copy therefore do not count. A notebook git
-    does not know yet (or a copy outside git) is read from the file itself.
+    The index, not the working copy: outputs that JupyterLab autosaves while someone works through a chapter
+    do not count, while outputs staged for a commit do (HEAD would miss those until after the commit). A
+    notebook git does not know yet (or a copy outside git) is read from the file itself.
     """
-    try:
-        shown = subprocess.run(["git", "show", f":{path.relative_to(root).as_posix()}"], cwd=root,
-                               capture_output=True, text=True, check=True)
-        return json.loads(shown.stdout)["cells"]
-    except (OSError, subprocess.CalledProcessError):
-        return cells(path)
+    text = nbtool.staged_text(path, root)
+    return cells(path) if text is None else json.loads(text)["cells"]
 
 
 def source(cell: dict) -> str:

@@ -1,6 +1,7 @@
-"""Student and learner versions, and nbgrader metadata: derived from the markers, and kept current."""
+"""Student and learner versions, and nbgrader metadata: derived from the markers, and kept current; a
+learner's own edits in learner/ never fail the tests and are never overwritten."""
 
-import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def test_student_version_replaces_regions_and_keeps_the_rest(tmp_path):
     assert answer.source == "**Your answer:**\n\nYOUR ANSWER HERE\n"
     assert title.source == "# Title" and plain.source == "# Self-check\nassert f(1) == 2"  # hidden tests removed
     assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
+    # nbgrader's release metadata: ids to grade by, checksums (an untouched written answer scores 0), locks
+    assert [c.metadata["nbgrader"]["grade_id"] for c in (code, top_level, answer, plain)] == [
+        "exercise1-answer", "exercise1-answer2", "exercise1-written", "exercise1-check"]
+    assert all(len(c.metadata["nbgrader"]["checksum"]) == 32 for c in (code, top_level, answer, plain))
+    assert plain.metadata["editable"] is False and plain.metadata["deletable"] is False
+    assert "nbgrader" not in title.metadata and "nbgrader" not in prompt.metadata
     assert original.cells[2].outputs and "y = x + 1" in original.cells[2].source  # the original is untouched
     compile(code.source, "cell", "exec")  # still valid Python
 
@@ -69,8 +76,9 @@ def test_student_refuses_to_overwrite_the_original(tmp_path):
 @pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION",
                                     "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION"])
 def test_unbalanced_markers_raise(source):
+    nb = new_notebook(cells=[new_markdown_cell("### Exercise 1"), new_code_cell(source)])
     with pytest.raises(ValueError, match="SOLUTION"):
-        nbtool.remove_solutions(source, nbtool.CODE_STUB)
+        nbtool.student_version(nb)
 
 
 def test_course_notebooks_have_exercises_with_solutions():
@@ -166,16 +174,57 @@ def test_every_self_check_speaks_through_cnnlib_checks(path):
 
 # -- learner versions ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", WITH_SOLUTIONS, ids=lambda p: p.name)
-def test_learner_version_is_current(path):
+def held(path: Path, root: Path = ROOT) -> str:
+    """The text git holds for ``path`` (its index: what is or will be committed); the file if git has none."""
+    text = nbtool.staged_text(path, root)
+    return path.read_text() if text is None else text
+
+
+def learner_is_current(path: Path, root: Path = ROOT) -> None:
+    """Assert that git holds, for chapter ``path``, the learner version of the source that git holds.
+
+    What git holds, not the working copy: a learner types answers into learner/ and JupyterLab saves outputs
+    there, which must not fail the tests. The index rather than HEAD: it is what the next commit will hold,
+    so a contributor who stages a source without its regenerated learner version sees the failure before
+    committing, and one who has synced but not staged yet is not failed halfway.
+    """
     shipped = nbtool.learner_path(path)
     assert shipped.is_file(), f"{shipped.name} is missing; run python tools/nb.py sync"
-    expected = nbtool.learner_version(nbformat.read(path, as_version=4), path)
-    assert nbformat.read(shipped, as_version=4) == expected, f"learner/{path.name} is stale; run python tools/nb.py sync"
-    text = shipped.read_text()
+    expected = nbtool.learner_version(nbformat.reads(held(path, root), as_version=4), path)
+    assert nbformat.reads(held(shipped, root), as_version=4) == expected, \
+        f"learner/{path.name} is stale; run python tools/nb.py sync {path.relative_to(root)} and git add both files"
+
+
+@pytest.mark.parametrize("path", WITH_SOLUTIONS, ids=lambda p: p.name)
+def test_learner_version_is_current(path):
+    learner_is_current(path)
+    shipped = nbtool.learner_path(path)
+    text = held(shipped)
     assert nbtool.BEGIN_SOLUTION not in text and nbtool.BEGIN_HIDDEN not in text
-    first = expected.cells[0].source.splitlines()
+    first = nbformat.reads(text, as_version=4).cells[0].source.splitlines()
     assert first[0] == nbtool.badge_line(shipped) and f"(../notebooks/{path.name})" in first[1]
+
+
+def hidden_lines(nb: nbformat.NotebookNode) -> set[str]:
+    """The lines of the hidden tests that appear nowhere else in the chapter (e.g. their seeds)."""
+    hidden, visible = set(), set()
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith((nbtool.BEGIN_HIDDEN, nbtool.END_HIDDEN)):
+                inside = stripped.startswith(nbtool.BEGIN_HIDDEN)
+            elif stripped:
+                (hidden if inside else visible).add(stripped)
+    return hidden - visible
+
+
+@pytest.mark.parametrize("path", WITH_SOLUTIONS, ids=lambda p: p.name)
+def test_no_hidden_test_reaches_the_learner(path):
+    secret = hidden_lines(nbformat.read(path, as_version=4))
+    text = held(nbtool.learner_path(path))
+    lines = {line.strip() for cell in nbformat.reads(text, as_version=4).cells for line in cell.source.splitlines()}
+    assert "HIDDEN TESTS" not in text and not secret & lines, sorted(secret & lines)
 
 
 def test_no_learner_version_without_a_chapter():
@@ -198,6 +247,46 @@ def test_sync_regenerates_everything(tmp_path, monkeypatch):
     assert "tags" not in synced.cells[3].metadata and synced.cells[3].source.startswith("# NBVAL")
     assert synced.cells[3].metadata["nbgrader"]["grade_id"] == "exercise1-answer"
     learner = nbformat.read(tmp_path / "learner" / "05_x.ipynb", as_version=4)
-    assert nbtool.CODE_STUB in learner.cells[3].source and "nbgrader" not in learner.cells[3].metadata
-    assert "NBVAL" not in learner.cells[3].source and "tags" not in learner.cells[3].metadata
+    assert nbtool.CODE_STUB in learner.cells[3].source and learner.cells[3].metadata["nbgrader"]["checksum"]
+    assert "tags" not in learner.cells[3].metadata
     assert learner.cells[-1].metadata["editable"] is False  # the self-check is read-only for the learner
+
+
+def test_a_learners_edits_survive_the_tests_and_sync(tmp_path, monkeypatch):
+    """In a git repository: a learner types an answer into learner/ and JupyterLab saves outputs. The
+    staleness test still passes (it reads git's index), sync refuses to overwrite the file and says how to
+    keep it, and only sync --force replaces it. A contributor who syncs twice without staging is not refused."""
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    chapter = tmp_path / "notebooks" / "05_x.ipynb"
+    chapter.parent.mkdir()
+    nbformat.write(synthetic_notebook(), chapter)
+    monkeypatch.setattr(nbtool, "ROOT", tmp_path)
+    monkeypatch.setattr(nbtool, "LEARNER_DIR", tmp_path / "learner")
+    nbtool.main(["sync", str(chapter)])
+    git("init", "-q")
+    git("add", ".")
+    shipped = tmp_path / "learner" / "05_x.ipynb"
+    nb = nbformat.read(shipped, as_version=4)
+    answer = next(c for c in nb.cells if nbtool.CODE_STUB in c.source)
+    answer.source = answer.source.replace(nbtool.CODE_STUB, "return x + 1")
+    answer.outputs, answer.execution_count = [new_output("stream", name="stdout", text="2\n")], 1
+    nbformat.write(nb, shipped)
+    edited = shipped.read_text()
+    learner_is_current(chapter, tmp_path)  # the learner's edits do not fail the test
+    with pytest.raises(SystemExit, match=r"learner/05_x.ipynb has edits .* sync --force notebooks/05_x.ipynb"):
+        nbtool.main(["sync", str(chapter)])
+    assert shipped.read_text() == edited
+    nbtool.main(["sync", "--force", str(chapter)])
+    assert shipped.read_text() == held(shipped, tmp_path)  # the exercise version again
+    source = nbformat.read(chapter, as_version=4)  # a contributor edits the chapter and syncs twice
+    prompt = next(c for c in source.cells if "Write f." in c.source)
+    prompt.source += "\n\nA hint."
+    nbformat.write(source, chapter)
+    nbtool.main(["sync", str(chapter)])
+    prompt.source += " Another hint."
+    nbformat.write(source, chapter)
+    nbtool.main(["sync", str(chapter)])
+    assert "Another hint." in shipped.read_text()
+    learner_is_current(chapter, tmp_path)  # what git holds is still a consistent pair

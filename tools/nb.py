@@ -1,13 +1,19 @@
 """Maintain the course notebooks.
 
-    python tools/nb.py sync [NOTEBOOK ...]     after any edit or merge: header, nbval tags, nbgrader metadata,
-                                               learner versions (one command regenerates everything derived)
+    python tools/nb.py sync [--force] [NOTEBOOK ...]
+                                               after any edit or merge: header, nbval tags, nbgrader metadata,
+                                               learner versions (one command regenerates everything derived);
+                                               a learner version with edits of its own (answers, outputs) is
+                                               left alone unless --force
     python tools/nb.py header [NOTEBOOK ...]   write the Colab badge and setup cell from cnnlib/_course.py
     python tools/nb.py run [NOTEBOOK ...]      execute in quick mode, keep only outputs that nbval checks
     python tools/nb.py strip [NOTEBOOK ...]    drop every output except those of checked cells
     python tools/nb.py grading [NOTEBOOK ...]  write the nbgrader metadata of the exercise cells
     python tools/nb.py student OUTDIR [NOTEBOOK ...]
                                                write student versions: solutions removed, outputs cleared
+    python tools/nb.py course COURSEDIR [NOTEBOOK ...]
+                                               an nbgrader course directory: source/NAME/NAME.ipynb for each
+                                               chapter and an nbgrader_config.py that loads instructor/'s
 
 Without NOTEBOOK arguments each command works on every notebook in notebooks/.
 Checked cells start with a "# NBVAL_CHECK_OUTPUT" line; sync turns an "nbval-check-output" tag into that line.
@@ -18,13 +24,19 @@ start with "# Self-check" and may end with a "### BEGIN HIDDEN TESTS" ... "### E
 Every other code cell of an exercise is a given helper: nbgrader locks it. In the student version a code
 solution inside a function becomes `raise NotImplementedError(...)`, a top-level one a "# YOUR CODE HERE"
 comment (the cell names the answer variables above it, `x = None`), a markdown one "YOUR ANSWER HERE";
-hidden tests are removed. The learner versions in learner/ are the student versions of the chapters.
+hidden tests are removed. The student version is made by nbgrader's own preprocessors (instructor/grading.py),
+as `nbgrader generate_assignment` makes its release: the learner versions in learner/ are the student versions
+of the chapters, nbgrader metadata and checksums included, so a learner's notebook handed in autogrades.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,18 +46,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cnnlib._course import REPO_URL, colab_url  # noqa: E402
+from instructor import CHECK, CODE_STUB, MARKDOWN_STUB, TOP_LEVEL_STUB  # noqa: E402,F401  (no nbgrader import)
 
-CHECK = "NBVAL_CHECK_OUTPUT"
 CHECK_TAG = "nbval-check-output"
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 SELF_CHECK = "# Self-check"
-CODE_STUB = 'raise NotImplementedError("Exercise: write your solution here")'
-TOP_LEVEL_STUB = "# YOUR CODE HERE"
-MARKDOWN_STUB = "YOUR ANSWER HERE"
 SETUP_MARK = "# Colab setup"
 BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 LEARNER_DIR = ROOT / "learner"
+GENERATED = "learner_version_sha256"  # notebook metadata: the fingerprint of the learner version as sync wrote it
 VERSION_MARK = "<!-- course-version -->"
 # The mark ends the line: a line that starts with "<!--" is raw HTML to Markdown, and its link would not render.
 SOLUTIONS_LINE = ("*This is the version with solutions, for instructors and for checking your work. "
@@ -71,6 +81,11 @@ def notebooks(args: list[str]) -> list[Path]:
 
 def badge_line(path: Path) -> str:
     return BADGE.format(url=colab_url(path.resolve().relative_to(ROOT).as_posix()))
+
+
+def rel(path: Path) -> Path:
+    """``path`` relative to the repository where it lies inside it (for messages)."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def learner_path(path: Path) -> Path:
@@ -238,63 +253,20 @@ def grading(path: Path) -> None:
 # Student and learner versions
 # ----------------------------------------------------------------------------------------------------------
 
-def remove_regions(source: str, begin: str, end: str, stub) -> str:
-    """Replace each ``begin``/``end`` region (markers included) by ``stub(indent)``; no line for None."""
-    lines, inside = [], False
-    for number, line in enumerate(source.splitlines(), start=1):
-        marker = line.strip()
-        if marker.startswith(begin):
-            if inside:
-                raise ValueError(f"line {number}: {begin} inside another region")
-            inside = True
-            indent = line[:len(line) - len(line.lstrip())]
-            if (text := stub(indent)) is not None:
-                lines.append(indent + text)
-        elif marker.startswith(end):
-            if not inside:
-                raise ValueError(f"line {number}: {end} without {begin}")
-            inside = False
-        elif not inside:
-            lines.append(line)
-    if inside:
-        raise ValueError(f"{begin} without {end}")
-    return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
-
-
-def remove_solutions(source: str, stub: str) -> str:
-    """Replace each BEGIN/END SOLUTION region (markers included) by ``stub`` at the BEGIN line's indentation.
-
-    A code stub at the top level of a cell becomes a comment: the cell names its answers above the region.
-    """
-    if stub == CODE_STUB:
-        return remove_regions(source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: CODE_STUB if indent else TOP_LEVEL_STUB)
-    return remove_regions(source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: stub)
-
-
-def remove_hidden_tests(source: str) -> str:
-    return remove_regions(source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: None).rstrip("\n")
-
-
 def has_solutions(nb: nbformat.NotebookNode) -> bool:
     return any(BEGIN_SOLUTION in cell.source for cell in nb.cells)
 
 
 def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with solutions and hidden tests removed, outputs cleared, given and check cells
-    read-only, and no nbgrader metadata (for courses that do not use nbgrader)."""
+    """A copy of ``nb`` as nbgrader releases it: solutions and hidden tests removed, outputs cleared, given and
+    check cells read-only, nbgrader metadata with checksums (derived from the markers first)."""
+    from instructor.grading import student_version as nbgrader_student_version  # imports nbgrader (seconds)
+
     nb = nbformat.from_dict(nb)  # a deep copy
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-        meta = cell.metadata.pop("nbgrader", None)
-        if meta and meta.get("locked"):
-            cell.metadata["editable"] = False
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-        if BEGIN_SOLUTION in cell.source:
-            cell.source = remove_solutions(cell.source, CODE_STUB if cell.cell_type == "code" else MARKDOWN_STUB)
-        if BEGIN_HIDDEN in cell.source:
-            cell.source = remove_hidden_tests(cell.source)
-    return nb
+    apply_grading(nb)
+    return nbgrader_student_version(nb)
 
 
 def student(path: Path, outdir: Path) -> Path:
@@ -307,49 +279,112 @@ def student(path: Path, outdir: Path) -> Path:
     return target
 
 
+def fingerprint(nb: nbformat.NotebookNode) -> str:
+    """A hash of what a learner changes: each cell's type, source, outputs and execution count."""
+    cells = [[c.cell_type, c.source, c.get("outputs", []), c.get("execution_count")] for c in nb.cells]
+    return hashlib.sha256(json.dumps(cells, sort_keys=True).encode()).hexdigest()
+
+
 def learner_version(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
-    """The student version as shipped in learner/: its own badge and a link to the solutions."""
+    """The student version as shipped in learner/: its own badge and a link to the solutions, and the
+    fingerprint that lets sync tell it from a learner's edited copy. Every other cell is as nbgrader releases it."""
     version = student_version(nb)
     set_header(version, learner_path(path), LEARNER_LINE.format(name=path.name))
-    for cell in version.cells:
-        if cell.cell_type == "code":  # learner cells have no outputs to compare
-            cell.source = without_check_comment(cell)
+    version.metadata[GENERATED] = fingerprint(version)
     return version
 
 
-def learner(path: Path) -> Path | None:
-    """Write learner/NAME for a chapter with exercises; return its path (None: the chapter has none)."""
+def learner_edits(target: Path) -> bool:
+    """Whether learner/NAME holds work that sync did not write: answers, new cells, saved outputs.
+
+    A file without a fingerprint (written before sync kept one) counts as edited once it has outputs."""
+    nb = nbformat.read(target, as_version=4)
+    if GENERATED in nb.metadata:
+        return nb.metadata[GENERATED] != fingerprint(nb)
+    return any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+class LearnerEdits(Exception):
+    """sync would overwrite a learner's work."""
+
+
+def learner(path: Path, force: bool = False) -> Path | None:
+    """Write learner/NAME for a chapter with exercises; return its path (None: the chapter has none).
+    Raises LearnerEdits, and writes nothing, where learner/NAME holds a learner's work (unless ``force``)."""
     nb = nbformat.read(path, as_version=4)
     if not has_solutions(nb):
         return None
-    LEARNER_DIR.mkdir(exist_ok=True)
     target = learner_path(path)
-    nbformat.write(learner_version(nb, path), target)
+    version = learner_version(nb, path)
+    if target.is_file() and not force and nbformat.read(target, as_version=4) != version and learner_edits(target):
+        shown = rel(target)
+        raise LearnerEdits(
+            f"{shown} has edits that tools/nb.py did not write (answers or saved outputs), so sync leaves it "
+            f"alone. To keep them, copy the file elsewhere first (cp {shown} ~/my_{target.name}), or commit "
+            f"them; to replace it by the current exercise version, run: python tools/nb.py sync --force {rel(path)}")
+    LEARNER_DIR.mkdir(exist_ok=True)
+    nbformat.write(version, target)
     return target
 
 
-def sync(path: Path) -> None:
+def sync(path: Path, force: bool = False) -> None:
     """Regenerate everything derived from a chapter: header, tags, nbgrader metadata, learner version."""
     header(path)
     tags(path)
     grading(path)
-    learner(path)
+    learner(path, force)
+
+
+def staged_text(path: Path, root: Path = ROOT) -> str | None:
+    """The text git holds for ``path`` in its index (what is or will be committed); None if git has none."""
+    try:
+        shown = subprocess.run(["git", "show", f":{path.resolve().relative_to(root.resolve()).as_posix()}"],
+                               cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+    return shown.stdout
+
+
+def course(outdir: Path, paths: list[Path]) -> None:
+    """An nbgrader course directory: each chapter as source/NAME/NAME.ipynb, and a config that loads ours."""
+    config = ROOT / "instructor" / "nbgrader_config.py"
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "nbgrader_config.py").write_text(f"c = get_config()  # noqa: F821\nload_subconfig(r\"{config}\")  # noqa: F821\n")
+    for path in paths:
+        if not has_solutions(nbformat.read(path, as_version=4)):
+            print(f"course: {path.name} skipped (no exercises)")
+            continue
+        (outdir / "source" / path.stem).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, outdir / "source" / path.stem / path.name)
+        print(f"course: {path.name} -> {outdir / 'source' / path.stem}")
 
 
 def main(argv: list[str]) -> None:
     commands = {"header": header, "run": run, "strip": strip, "grading": grading, "sync": sync}
-    if not argv or argv[0] not in (*commands, "student"):
+    if not argv or argv[0] not in (*commands, "student", "course"):
         sys.exit(__doc__)
-    if argv[0] == "student":
+    if argv[0] in ("student", "course"):
         if len(argv) < 2:
-            sys.exit("usage: python tools/nb.py student OUTDIR [NOTEBOOK ...]")
+            sys.exit(f"usage: python tools/nb.py {argv[0]} OUTDIR [NOTEBOOK ...]")
         outdir = Path(argv[1])
+        if argv[0] == "course":
+            return course(outdir, notebooks(argv[2:]))
         for path in notebooks(argv[2:]):
             print(f"student: {path.name} -> {student(path, outdir)}")
         return
-    for path in notebooks(argv[1:]):
-        commands[argv[0]](path)
+    force = "--force" in argv[1:]
+    if force and argv[0] != "sync":
+        sys.exit("--force only applies to sync")
+    refused = []
+    for path in notebooks([a for a in argv[1:] if a != "--force"]):
+        try:
+            commands[argv[0]](path, force) if argv[0] == "sync" else commands[argv[0]](path)
+        except LearnerEdits as error:
+            refused.append(str(error))
+            continue
         print(f"{argv[0]}: {path.relative_to(ROOT)}")
+    if refused:
+        sys.exit("\n".join(refused))
 
 
 if __name__ == "__main__":
