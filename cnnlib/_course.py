@@ -1,6 +1,9 @@
 """Facts about the course itself, defined once and used by notebooks, tools and tests."""
 
-#: Where the course lives; the Colab badge and setup cell of every notebook point here.
+#: Where the course lives; the Colab badge and setup cell of every notebook point here. A placeholder until
+#: the course is published: a fork sets its own address here, runs ``python tools/nb.py sync`` and updates
+#: the README's Colab badges (tests/test_notebooks.py names any left over). Nothing else names the
+#: repository: notebooks show diagrams by relative paths (``../assets/x.svg``).
 REPO_URL = "https://github.com/cnnlib/cnn-course"
 #: The branch that Colab badges open.
 BRANCH = "main"
@@ -11,9 +14,3 @@ def colab_url(notebook: str) -> str:
     repo = REPO_URL.removeprefix("https://github.com/")
     return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/{notebook}"
 
-
-def asset_url(name: str) -> str:
-    """The raw-file address of a diagram in ``assets/``: notebooks use it because Colab cannot resolve
-    a relative image path; the site build maps it back to its local copy."""
-    repo = REPO_URL.removeprefix("https://github.com/")
-    return f"https://raw.githubusercontent.com/{repo}/{BRANCH}/assets/{name}"

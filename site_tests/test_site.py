@@ -26,10 +26,15 @@ sys.path.insert(0, str(ROOT / "tools"))
 import diagrams  # noqa: E402
 import website  # noqa: E402
 
-from cnnlib._course import colab_url  # noqa: E402
+from cnnlib._course import BRANCH, REPO_URL, colab_url  # noqa: E402
 
 SHOTS = ROOT / "build" / "site-screenshots"
 RAW_MATH = re.compile(r"\$[^$\n]+\$|\\\(|\\\[")
+GITHUB_CHAPTER = re.compile(re.escape(f"{REPO_URL}/blob/{BRANCH}/")
+                            + r"(?:learner|notebooks)/([0-9][0-9]_[^/#?]+)\.ipynb")
+# every <pre> whose text runs past its box and cannot be scrolled into view
+CLIPPED_CODE = """() => Array.from(document.querySelectorAll('main pre')).filter(p => p.clientWidth > 0)
+    .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.innerText.split('\\n')[0].slice(0, 60))"""
 
 
 def chromium() -> str:
@@ -49,6 +54,43 @@ def server():
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", html
     httpd.shutdown()
+
+
+def solutions_and_secrets(page: str) -> tuple[int, set[str]]:
+    """How many solution cells a chapter has, and the lines only its hidden tests have."""
+    import nbformat
+
+    cells = nbformat.read(ROOT / page, as_version=4).cells
+    return (sum(website.BEGIN_SOLUTION in c.source for c in cells),
+            website.lines_only_in(ROOT / page, website.BEGIN_HIDDEN, website.END_HIDDEN))
+
+
+def check_chapter(page, name: str) -> list[str]:
+    """Hidden tests absent, every solution folded and closed, each toggle opening its solution; other
+    chapters linked on the site, not on GitHub. Leaves every solution open."""
+    notebook = Path(name).with_suffix(".ipynb").as_posix()
+    expected, secrets = solutions_and_secrets(notebook)
+    problems = []
+    text = page.evaluate("() => document.querySelector('main').textContent")
+    leaked = [s for s in secrets if s in text] + (["HIDDEN TESTS"] if "HIDDEN TESTS" in text else [])
+    if leaked:
+        problems.append(f"{name}: hidden tests on the page: {leaked}")
+    toggles = page.locator("main details.hide.above-input, main details.solution")
+    if toggles.count() != expected:
+        problems.append(f"{name}: {toggles.count()} solution toggles, expected {expected}")
+    for i in range(toggles.count()):
+        toggle = toggles.nth(i)
+        body = toggle.locator(":scope > :not(summary)").first
+        if toggle.evaluate("d => d.open") or body.is_visible():
+            problems.append(f"{name}: solution {i + 1} is not folded when the page opens")
+        toggle.locator(":scope > summary").click()
+        if not (toggle.evaluate("d => d.open") and body.is_visible()):
+            problems.append(f"{name}: solution {i + 1} does not open when its toggle is clicked")
+    for href in page.eval_on_selector_all("main a[href]", "as => as.map(a => a.href)"):
+        linked = GITHUB_CHAPTER.match(href)
+        if linked and linked.group(1) != Path(name).stem:
+            problems.append(f"{name}: links chapter {linked.group(1)} on GitHub, not its page on the site: {href}")
+    return problems
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +137,14 @@ def test_every_page_renders(server, browser):
             problems.append(f"{name}: {unrendered} math elements not rendered by MathJax")
         internal |= {h.split("#")[0] for h in page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
                      if h.startswith(base)}
+        if name == "index.html":
+            links = page.eval_on_selector_all("main a[href]", "as => as.map(a => a.href)")
+            problems += [f"index.html: a chapter linked on GitHub: {h}" for h in links if GITHUB_CHAPTER.match(h)]
+            for chapter in (p for p in PAGES if p.startswith("notebooks/")):
+                if links.count(f"{base}/{chapter}") < 2:  # the exercise version and the one with solutions
+                    problems.append(f"index.html: links {chapter} {links.count(f'{base}/{chapter}')} times, not twice")
         if name.startswith("notebooks/"):
+            problems += check_chapter(page, name)  # leaves the solutions open: their code is checked below
             notebook = Path(name).with_suffix(".ipynb").as_posix()
             colab = page.eval_on_selector_all("a", "as => as.filter(a => a.innerText.trim() === 'Open in Colab')"
                                                    ".map(a => a.href)")
@@ -106,6 +155,7 @@ def test_every_page_renders(server, browser):
             for asset, (stem, *_rest) in diagrams.PLACES.items():
                 if stem == Path(name).stem and not any(s.startswith(asset.removesuffix(".svg")) for s in shown):
                     problems.append(f"{name}: diagram {asset} not shown")
+        problems += [f"{name}: code cut off at the right: {c!r}" for c in page.evaluate(CLIPPED_CODE)]
         shot = SHOTS / (name.replace("/", "_").removesuffix(".html") + ".png")
         page.screenshot(path=str(shot))
         if max(ImageStat.Stat(Image.open(shot).convert("L")).stddev) < 5:
@@ -118,5 +168,10 @@ def test_every_page_renders(server, browser):
             ok = False
         if not ok:
             problems.append(f"internal link does not resolve: {url}")
+    page.set_viewport_size({"width": 400, "height": 800})  # a phone: long lines must wrap, not run off
+    for name in ("index.html", "notebooks/04_lenet.html"):
+        page.goto(f"{base}/{name}", wait_until="networkidle")
+        page.evaluate("() => document.querySelectorAll('main details').forEach(d => d.open = true)")
+        problems += [f"{name} (400 px): code cut off at the right: {c!r}" for c in page.evaluate(CLIPPED_CODE)]
     assert not problems, "\n".join(problems)
     print(f"{len(PAGES)} pages checked, {len(internal)} internal links")

@@ -12,25 +12,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import diagrams  # noqa: E402
 
-from cnnlib._course import asset_url  # noqa: E402
-
 ASSETS = ROOT / "assets"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
 
 
 def asset_references() -> dict[str, set[str]]:
-    """Asset file name -> notebooks whose markdown shows it (by raw-file address or ../assets/ path)."""
-    prefix = asset_url("")
+    """Asset file name -> notebooks whose markdown shows it (by its ../assets/ path)."""
     found: dict[str, set[str]] = {}
     for path in NOTEBOOKS:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "markdown":
                 continue
             for target in IMAGE.findall(cell.source):
-                for start in (prefix, "../assets/"):
-                    if target.startswith(start):
-                        found.setdefault(target.removeprefix(start), set()).add(path.name)
+                if target.startswith("../assets/"):
+                    found.setdefault(target.removeprefix("../assets/"), set()).add(path.name)
     return found
 
 
@@ -67,7 +63,7 @@ def test_each_diagram_is_shown_in_its_chapter_with_a_caption():
         assert f"{stem}.ipynb" in references.get(name, set()), f"{name} is not shown in {stem}"
     for path in NOTEBOOKS:
         for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type == "markdown" and IMAGE.search(cell.source) and asset_url("") in cell.source:
+            if cell.cell_type == "markdown" and IMAGE.search(cell.source) and "../assets/" in cell.source:
                 assert "*Figure:" in cell.source, f"{path.name}: a diagram without a caption"
 
 
@@ -75,8 +71,9 @@ def test_places_and_diagrams_agree():
     assert set(diagrams.PLACES) == set(diagrams.DIAGRAMS)
 
 
-def test_asset_url_is_the_raw_file_of_the_course_repository():
-    assert asset_url("lenet.svg") == "https://raw.githubusercontent.com/cnnlib/cnn-course/main/assets/lenet.svg"
+def test_diagram_cells_show_the_image_by_its_relative_path():
+    # ../assets/ resolves from notebooks/ and learner/ in JupyterLab (offline too), on GitHub and on the site
+    assert "](../assets/lenet.svg)" in diagrams.diagram_cell_source("lenet.svg")
 
 
 def test_diagram_shapes_come_from_the_code():

@@ -103,3 +103,51 @@ def test_chapters_end_with_a_reference_list(path):
     references = "".join(cells[-1]["source"])
     assert references.startswith("## References"), "end the chapter with a '## References' cell"
     assert re.search(r"^- .+\((19|20)\d\d\)\.", references, re.M), "authors (year). title. venue."
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)"  # ![alt](target "title")
+                   r"|<img\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)[\"']")
+REPO_NAME = REPO_URL.removeprefix("https://github.com/")
+THIS_REPOSITORY = (f"https://raw.githubusercontent.com/{REPO_NAME}/", f"{REPO_URL}/", f"http://github.com/{REPO_NAME}/")
+CHAPTERS = [p for folder in ("notebooks", "learner") for p in sorted((ROOT / folder).glob("[0-9][0-9]_*.ipynb"))]
+
+
+def image_problem(target: str, notebook: Path) -> str | None:
+    """Why the image ``target`` in ``notebook`` would not show offline in JupyterLab, on GitHub and on the
+    site; None if it would. Images of other sites (the Colab badge) are allowed."""
+    if target.startswith(THIS_REPOSITORY):
+        return (f"{target}: an absolute address of this repository; use ../assets/NAME "
+                "(works offline and before publication)")
+    if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+        return None
+    path = (notebook.parent / unquote(target.split("#", 1)[0].split("?", 1)[0])).resolve()
+    if not path.is_relative_to(ROOT):
+        return f"{target}: outside the repository"
+    return None if path.is_file() else f"{target}: no such file from {notebook.parent.name}/"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_images_resolve_from_the_notebooks_own_folder(path):
+    text = CODE.sub("", markdown_of(path))
+    targets = [a or b for a, b in IMAGE.findall(text)]
+    problems = [p for t in targets if (p := image_problem(t, path))]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_diagram_is_shown_by_a_relative_path():
+    shown = {t for path in CHAPTERS for a, b in IMAGE.findall(CODE.sub("", markdown_of(path))) if (t := a or b)}
+    assets = {f"../assets/{p.name}" for p in (ROOT / "assets").glob("*.svg")}
+    assert assets and assets <= shown, f"diagrams no chapter shows by ../assets/: {sorted(assets - shown)}"
+
+
+def test_the_image_checker_catches_what_breaks():
+    notebook = ROOT / "notebooks" / "04_lenet.ipynb"
+    assert image_problem("../assets/lenet.svg", notebook) is None
+    assert image_problem("https://colab.research.google.com/assets/colab-badge.svg", notebook) is None
+    raw = f"https://raw.githubusercontent.com/{REPO_NAME}/main/assets/lenet.svg"
+    assert "absolute address" in image_problem(raw, notebook)
+    assert "absolute address" in image_problem(f"{REPO_URL}/raw/main/assets/lenet.svg", notebook)
+    assert "no such file from notebooks/" in image_problem("assets/lenet.svg", notebook)
+    assert "outside" in image_problem("../../elsewhere.svg", notebook)
+    assert [a or b for a, b in IMAGE.findall('![x](../assets/a.svg "t") and <img width=3 src="b.png">')] == \
+        ["../assets/a.svg", "b.png"]

@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 
 import cnnlib  # noqa: E402
 from cnnlib import models  # noqa: E402
-from cnnlib._course import asset_url  # noqa: E402
 from cnnlib.models.densenet import CONFIGS as DENSENET_CONFIGS  # noqa: E402
 from cnnlib.models.googlenet import INCEPTION_CONFIG  # noqa: E402
 from cnnlib.models.efficientnet import LITE0_STAGES  # noqa: E402
@@ -688,9 +687,10 @@ PLACES: dict[str, tuple[str, str, str, str]] = {
 
 
 def diagram_cell_source(name: str) -> str:
-    """The markdown of a diagram's cell: the image from its raw-file address, then the caption."""
+    """The markdown of a diagram's cell: the image by its path from notebooks/ and learner/ (JupyterLab,
+    GitHub and the site resolve it; Colab does not), then the caption."""
     _, _, alt, caption = PLACES[name]
-    return f"![{alt}]({asset_url(name)})\n\n*Figure: {caption}*"
+    return f"![{alt}](../assets/{name})\n\n*Figure: {caption}*"
 
 
 def insert(names: Sequence[str], notebooks: Path = ROOT / "notebooks") -> list[str]:

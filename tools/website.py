@@ -4,9 +4,16 @@
     python tools/website.py --execute    run every notebook once in quick mode first (cached by content)
     python tools/website.py --only 04    only the chapters whose file name contains "04" (while writing)
 
-The sources are staged in build/site/src: links to files that are not pages of the site point to the
-repository on GitHub, diagram addresses point to the local copies in assets/, each chapter gets an "Open
-in Colab" link and a note that says which run produced the outputs shown.
+The sources are staged in build/site/src: links to a chapter (learner/NN_x.ipynb or notebooks/NN_x.ipynb) go
+to its page on the site, links to other files that are not pages go to the repository on GitHub, diagrams
+(``../assets/x.svg``) are copied along. Each chapter gets an "Open in Colab" link and a note that says which
+run produced the outputs shown and how the page shows the exercises.
+
+Hidden tests never reach the site: they grade a learner's answers, so a reader must not see them (the
+self-checks stay, without their hidden part). Solutions are folded, not removed: a reader who only has the
+site can still check an answer, and one who wants to try first sees the exercise and a closed "Show the
+solution" toggle (code solutions: the cell's source folded with myst-nb's ``hide-input``; written answers:
+an HTML ``<details>``).
 """
 
 from __future__ import annotations
@@ -27,12 +34,22 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnnlib._course import BRANCH, REPO_URL, asset_url, colab_url  # noqa: E402
+from cnnlib._course import BRANCH, REPO_URL, colab_url  # noqa: E402
 
 BUILD = ROOT / "build" / "site"
 BADGE_LINK = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)")
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 EXTERNAL = ("http://", "https://", "mailto:", "#")
+# nbgrader's markers, as tools/nb.py writes the chapters (kept here: the site build needs no nbgrader)
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+REPO_FILE = f"{REPO_URL}/blob/{BRANCH}/"
+CHAPTER = re.compile(r"^(?:learner|notebooks)/([0-9][0-9]_[^/]+\.ipynb)$")
+SOLUTION_PROMPTS = {"code_prompt_show": "Show the solution", "code_prompt_hide": "Hide the solution"}
+ANSWER_OPEN = '<details class="solution">\n<summary>Show the solution</summary>\n'
+ANSWER_CLOSE = "\n</details>"
+SOLUTIONS_NOTE = ("Each exercise's solution is folded under \"Show the solution\" so that you can try the "
+                  "exercise first; the self-checks are shown without the hidden tests that grade an answer.")
 
 
 def pages(only: str | None = None) -> list[str]:
@@ -55,39 +72,90 @@ def relative(target: str, start: str) -> str:
 
 
 def rewrite_links(text: str, source: str, staged: set[str]) -> str:
-    """Keep links to staged pages and assets; point every other repository link to GitHub."""
+    """Keep links to staged pages and assets, send links to a chapter (either version) to its page, and
+    point every other repository link to GitHub (so does a chapter's link to its own exercise version)."""
     def fix(match: re.Match) -> str:
         bang, label, target = match.groups()
-        if target.startswith(asset_url("")):  # a diagram: its local copy
-            return f"{bang}[{label}]({relative('assets/' + target.removeprefix(asset_url('')), source)})"
-        if target.startswith(EXTERNAL):
+        absolute = target.startswith(REPO_FILE)  # a repository file by its GitHub address
+        if target.startswith(EXTERNAL) and not absolute:
             return match.group(0)
-        path, _, anchor = target.partition("#")
-        resolved = os.path.normpath(os.path.join(PurePosixPath(source).parent.as_posix(), path)).replace(os.sep, "/")
+        path, _, anchor = target.removeprefix(REPO_FILE).partition("#")
+        anchor = "#" + anchor if anchor else ""
+        resolved = path if absolute else os.path.normpath(
+            os.path.join(PurePosixPath(source).parent.as_posix(), path)).replace(os.sep, "/")
         if resolved == "README.md":
-            return f"{bang}[{label}]({relative('index.md', source)}{'#' + anchor if anchor else ''})"
-        if resolved in staged or resolved.startswith("assets/"):
+            return f"{bang}[{label}]({relative('index.md', source)}{anchor})"
+        chapter = CHAPTER.match(resolved)
+        page = f"notebooks/{chapter.group(1)}" if chapter else resolved
+        if page in staged and (page != source or resolved == source):  # not: a chapter to its exercise file
+            return f"{bang}[{label}]({relative(page, source)}{anchor})"
+        if absolute or resolved.startswith("assets/"):
             return match.group(0)
         kind = "tree" if (ROOT / resolved).is_dir() else "blob"
-        return f"{bang}[{label}]({REPO_URL}/{kind}/{BRANCH}/{resolved}{'#' + anchor if anchor else ''})"
+        return f"{bang}[{label}]({REPO_URL}/{kind}/{BRANCH}/{resolved}{anchor})"
 
     return LINK.sub(fix, text)
 
 
-def outputs_note(executed: bool) -> str:
-    """What produced the outputs on a chapter page, said where no reader can miss it."""
+def regions(source: str, begin: str, end: str, opening: str | None, closing: str | None, keep: bool) -> str:
+    """``source`` with each ``begin``/``end`` marker line replaced by ``opening``/``closing`` (None: dropped)
+    and the lines between kept or dropped."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        marker = line.strip()
+        if marker.startswith(begin):
+            inside, text = True, opening
+        elif marker.startswith(end):
+            inside, text = False, closing
+        else:
+            text = line if keep or not inside else None
+        if text is not None:
+            lines.append(text)
+    return "\n".join(lines)
+
+
+def lines_only_in(path: Path, begin: str, end: str, code_only: bool = False) -> set[str]:
+    """The stripped lines (12 characters or more) that the notebook at ``path`` has only inside its
+    ``begin``/``end`` regions: what the site must never show (hidden tests) or show only folded (solutions)."""
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" or not code_only]
+    whole = {line.strip() for c in cells for line in c.source.splitlines()}
+    outside = {line.strip() for c in cells for line in regions(c.source, begin, end, None, None, False).splitlines()}
+    return {line for line in whole - outside
+            if len(line) >= 12 and re.search(r"\w", line) and not line.startswith((begin, end))}
+
+
+def site_cell(cell: nbformat.NotebookNode) -> bool:
+    """Make one chapter cell fit for the site, in place: hidden tests removed, a solution folded (code: the
+    cell's source behind a toggle; markdown: the answer in a <details>). True if it held a solution."""
+    if BEGIN_HIDDEN in cell.source:
+        cell.source = regions(cell.source, BEGIN_HIDDEN, END_HIDDEN, None, None, keep=False).rstrip("\n")
+    if BEGIN_SOLUTION not in cell.source:
+        return False
+    if cell.cell_type == "markdown":
+        cell.source = regions(cell.source, BEGIN_SOLUTION, END_SOLUTION, ANSWER_OPEN, ANSWER_CLOSE, keep=True)
+    else:
+        cell.source = regions(cell.source, BEGIN_SOLUTION, END_SOLUTION, None, None, keep=True)
+        cell.metadata.setdefault("tags", []).append("hide-input")
+        cell.metadata["mystnb"] = dict(SOLUTION_PROMPTS)
+    return True
+
+
+def outputs_note(executed: bool, solutions: bool = False) -> str:
+    """What produced the outputs on a chapter page (and, with ``solutions``, how the page shows them), said
+    where no reader can miss it."""
+    extra = f"\n\n{SOLUTIONS_NOTE}" if solutions else ""
     if not executed:
         return ("```{note}\nThis page shows the notebook as committed: only the outputs the tests check (shapes, "
                 "counts, from-scratch results), which are the same on every machine. Run it, on Colab or "
                 "locally, for the figures and training curves. The results tables in the text come from full "
-                "runs and say on what hardware.\n```")
+                f"runs and say on what hardware.{extra}\n```")
     cpu = platform.processor() or platform.machine()
     import torch
 
     return (f"```{{warning}}\nThe outputs on this page come from a quick-mode run (`CNNLIB_QUICK=1`: fewer "
             f"images, fewer epochs) on {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, "
             f"{datetime.date.today().isoformat()}. Quick-mode curves and accuracies are far below the chapter's "
-            "results; the results tables in the text come from full runs and say on what hardware.\n```")
+            f"results; the results tables in the text come from full runs and say on what hardware.{extra}\n```")
 
 
 def stage(executed: bool, only: str | None = None) -> Path:
@@ -98,6 +166,8 @@ def stage(executed: bool, only: str | None = None) -> Path:
     src.mkdir(parents=True)
     for name in ("conf.py", "favicon.svg"):
         shutil.copy(ROOT / "website" / name, src / name)
+    (src / "_static").mkdir()
+    shutil.copy(ROOT / "website" / "course.css", src / "_static" / "course.css")
     shutil.copytree(ROOT / "assets", src / "assets")
     chosen = pages(only)
     staged = set(chosen)
@@ -108,14 +178,16 @@ def stage(executed: bool, only: str | None = None) -> Path:
             target.write_text(rewrite_links((ROOT / page).read_text(), page, staged))
             continue
         nb = nbformat.read(ROOT / page, as_version=4)
+        solutions = False
         for cell in nb.cells:
+            solutions |= site_cell(cell)
             if cell.cell_type == "markdown":
                 cell.source = rewrite_links(cell.source, page, staged)
         first = nb.cells[0]
         links = (f"[Open in Colab]({colab_url(page)}) · "
                  f"[the notebook file]({REPO_URL}/blob/{BRANCH}/{page})")
         first.source = BADGE_LINK.sub(links, first.source)
-        note = nbformat.v4.new_markdown_cell(outputs_note(executed))
+        note = nbformat.v4.new_markdown_cell(outputs_note(executed, solutions))
         note.id = "site-outputs-note"
         nb.cells.insert(1, note)
         nbformat.write(nb, target)
