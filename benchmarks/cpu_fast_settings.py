@@ -45,17 +45,19 @@ def small_net() -> nn.Module:
                          *conv_bn(32, 64), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 3 * 3, 10))
 
 
-MODELS = {"modern LeNet (ch04)": (modern_lenet, 0.1), "small BN net (ch15)": (small_net, 0.05)}
+#: name: (builder, learning rate, momentum), each as its chapter trains it (chapter 04: plain SGD, Kaiming init).
+MODELS = {"modern LeNet (ch04)": (modern_lenet, 0.1, 0.0), "small BN net (ch15)": (small_net, 0.05, 0.9)}
 
 
-def run(variant: str, build, lr: float, train, val, epochs: int, seed: int) -> tuple[float, float]:
+def run(variant: str, build, lr: float, momentum: float, train, val, epochs: int, seed: int) -> tuple[float, float]:
     """Train one fresh model; return (examples/s after the first epoch, final validation accuracy)."""
     threads = torch.get_num_threads()
     cnnlib.seed_everything(seed)
     model = build()
+    cnnlib.init_weights(model, "kaiming")
     if variant == "channels_last":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     history = cnnlib.fit(model, train, val, epochs=epochs, optimizer=optimizer, device="cpu", progress=False,
                          live_plot=False, amp="bf16" if variant == "bf16" else None, fast=variant == "fast")
     torch.set_num_threads(threads)  # fast=True may change it: every variant starts from the same setting
@@ -77,13 +79,13 @@ def main(argv: list[str] | None = None) -> None:
                                       shuffle=True, classes=data.train.classes)
     print(f"torch {torch.__version__}, {cnnlib.device_name('cpu')}, native bf16: {cnnlib.native_bf16('cpu')}; "
           f"{args.images:,} training images, {args.epochs} epochs, seeds 0-{args.seeds - 1}")
-    for name, (build, lr) in MODELS.items():
+    for name, (build, lr, momentum) in MODELS.items():
         speed = {v: [] for v in VARIANTS}
         acc = {v: [] for v in VARIANTS}
         for seed in range(args.seeds):
             order = VARIANTS[seed % len(VARIANTS):] + VARIANTS[:seed % len(VARIANTS)]  # rotate who goes first
             for variant in order:
-                rate, val_acc = run(variant, build, lr, train, data.val, args.epochs, seed)
+                rate, val_acc = run(variant, build, lr, momentum, train, data.val, args.epochs, seed)
                 speed[variant].append(rate)
                 acc[variant].append(val_acc)
         print(f"\n{name}")
