@@ -11,13 +11,18 @@ from cnnlib.checkpoint import save_atomic
 from cnnlib.data import TensorBatches
 
 
-def _run(tmp_path, epochs, resume=False, fresh=True):
+def _setup():
+    """Seeded data, a model with dropout (random numbers to resume exactly) and SGD with momentum."""
     torch.manual_seed(0)
     X, y = torch.randn(96, 1, 6, 6), torch.randint(0, 3, (96,))
     train = TensorBatches(X[:64], y[:64], batch_size=16, shuffle=True)
     val = TensorBatches(X[64:], y[64:], batch_size=16)
     model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return train, val, model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def _run(tmp_path, epochs, resume=False, fresh=True):
+    train, val, model, opt = _setup()
     sched = LRSchedule(torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=4 * len(train)))
     stop = EarlyStopping(patience=10, restore_best=False)
     history = fit(model, train, val, epochs=epochs, optimizer=opt, progress=False, live_plot=False,
@@ -88,12 +93,7 @@ SCHEDULES = {  # name: (per, build(optimizer, steps per epoch, epochs)); per Non
 
 
 def _scheduled_run(folder, epochs, schedule, checkpoint_first, resume=False, planned=4):
-    torch.manual_seed(0)
-    X, y = torch.randn(96, 1, 6, 6), torch.randint(0, 3, (96,))
-    train = TensorBatches(X[:64], y[:64], batch_size=16, shuffle=True)
-    val = TensorBatches(X[64:], y[64:], batch_size=16)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    train, val, model, opt = _setup()
     per, build = SCHEDULES[schedule]
     scheduler = build(opt, len(train), planned)
     checkpoint = Checkpoint(folder, resume=resume)

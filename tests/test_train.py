@@ -109,44 +109,42 @@ def test_fit_with_bf16_autocast_on_cpu(tiny_model, tiny_batches):
         cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", amp="int8", progress=False)
 
 
+@pytest.fixture
+def amp_used(monkeypatch):
+    """Records the ``amp`` that each fit asks for; restores torch's thread count, which fast=True may change."""
+    import cnnlib.train as train
+
+    used = []
+    real_autocast = train._autocast
+    monkeypatch.setattr(train, "_autocast", lambda device, amp: used.append(amp) or real_autocast(device, amp))
+    threads = torch.get_num_threads()
+    yield used
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("native", [True, False])
-def test_fast_on_cpu_uses_channels_last_and_bf16_only_where_native(tiny_batches, monkeypatch, native):
+def test_fast_on_cpu_uses_channels_last_and_bf16_only_where_native(tiny_batches, monkeypatch, amp_used, native):
     import cnnlib.train as train
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
                           nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 3))
-
-    used = []
-    real_autocast = train._autocast
     monkeypatch.setattr(train, "native_bf16", lambda device: native)
-    monkeypatch.setattr(train, "_autocast", lambda device, amp: used.append(amp) or real_autocast(device, amp))
-    threads = torch.get_num_threads()
-    try:
-        cnnlib.fit(model, tiny_batches, epochs=1, lr=0.5, device="cpu", progress=False, fast=True)
-    finally:
-        torch.set_num_threads(threads)
-    assert used == ["bf16" if native else None]
+    cnnlib.fit(model, tiny_batches, epochs=1, lr=0.5, device="cpu", progress=False, fast=True)
+    assert amp_used == ["bf16" if native else None]
     assert model[2].weight.is_contiguous(memory_format=torch.channels_last)
     assert not model[2].weight.is_contiguous()  # really converted (4 input channels: the layouts differ)
 
 
-def test_fast_keeps_an_explicit_amp_and_off_is_unchanged(tiny_model, tiny_batches, monkeypatch):
+def test_fast_keeps_an_explicit_amp_and_off_is_unchanged(tiny_model, tiny_batches, monkeypatch, amp_used):
     import cnnlib.train as train
 
-    used = []
-    real_autocast = train._autocast
     monkeypatch.setattr(train, "native_bf16", lambda device: True)
-    monkeypatch.setattr(train, "_autocast", lambda device, amp: used.append(amp) or real_autocast(device, amp))
-    threads = torch.get_num_threads()
-    try:
-        cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", progress=False, fast=True, amp="off")
-    finally:
-        torch.set_num_threads(threads)
+    cnnlib.fit(tiny_model, tiny_batches, epochs=1, device="cpu", progress=False, fast=True, amp="off")
     torch.manual_seed(0)
     plain = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 3))
     cnnlib.fit(plain, tiny_batches, epochs=1, device="cpu", progress=False)
-    assert used == ["off", None]
+    assert amp_used == ["off", None]
     assert plain[0].weight.is_contiguous()
 
 
