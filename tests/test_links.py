@@ -151,3 +151,17 @@ def test_the_image_checker_catches_what_breaks():
     assert "outside" in image_problem("../../elsewhere.svg", notebook)
     assert [a or b for a, b in IMAGE.findall('![x](../assets/a.svg "t") and <img width=3 src="b.png">')] == \
         ["../assets/a.svg", "b.png"]
+
+
+def test_every_jupyter_lab_command_serves_the_clone_so_diagrams_load():
+    """Given a folder or a notebook, JupyterLab serves only that folder, and ../assets/ is then out of reach
+    (a 404 for every diagram): each command in the README and chapter 00 sets the root to the clone."""
+    import nbformat
+
+    texts = {"README.md": (ROOT / "README.md").read_text()}
+    chapter0 = nbformat.read(ROOT / "notebooks" / "00_getting_started.ipynb", as_version=4)
+    texts["notebooks/00_getting_started.ipynb"] = "\n".join(c.source for c in chapter0.cells)
+    commands = [(name, line) for name, text in texts.items() for line in text.splitlines() if "jupyter lab" in line]
+    assert len(commands) >= 3
+    for name, line in commands:
+        assert "--ServerApp.root_dir=." in line, f"{name}: {line.strip()}"
