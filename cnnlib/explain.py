@@ -201,7 +201,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: Target = None, patch: i
     """Zeiler and Fergus (2014): how much the class probability drops when a patch is set to ``baseline``.
 
     Each pixel gets the mean drop over the patches that cover it; returns ``(N, H, W)``. With normalised
-    inputs ``baseline=0`` is the data set's mean colour, a grey. The occluded copies run in batches.
+    inputs ``baseline=0`` is the normalisation's mean colour (for Lite0, 0.498 on every channel: a neutral grey). The occluded copies run in batches.
     A batch of no images gives an empty ``(0, H, W)`` map, as ``saliency`` and ``grad_cam`` do.
     """
     _check_batch(x)

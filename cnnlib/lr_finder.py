@@ -1,4 +1,5 @@
-"""The learning-rate finder (Smith, 2017): train briefly while the learning rate grows exponentially.
+"""The learning-rate finder: train briefly while the learning rate grows exponentially (fast.ai's variant of
+Smith, 2017, who raised the rate linearly and read the accuracy).
 
 The loss first falls faster as the rate grows, then flattens, then blows up. A good learning rate lies
 where it falls fastest, well before the blow-up. The model's weights, its train/eval modes and its
