@@ -1,7 +1,6 @@
 """The self-checks of chapters 08 to 16: each solution passes; a stub fails with "not implemented yet"; plausible
 mistakes and library shortcuts fail; the check cells hold no reference (it lives in cnnlib.checks)."""
 
-import math
 import tempfile
 from pathlib import Path
 
@@ -11,6 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlib import checks
+
+# The reference solutions that this file and the solutions test share.
+from test_checks_solutions import occlusion_drop, one_cycle_lr, receptive_field_size, stack_vs_single  # noqa: E402
 
 
 def fails(check, *args, **kwargs) -> str:
@@ -245,14 +247,6 @@ def test_ch11_value_answers():
 
 # -- chapter 12 ------------------------------------------------------------------------------------------------
 
-def receptive_field_size(layers):
-    r, j = 1, 1
-    for kernel, stride, dilation in layers:
-        r += (kernel - 1) * dilation * j
-        j *= stride
-    return r
-
-
 def test_ch12_receptive_field():
     assert checks.check_receptive_field(receptive_field_size)
     assert checks.check_receptive_field(receptive_field_size, n_random=30, seed=1201)
@@ -276,11 +270,6 @@ def test_ch12_receptive_field():
         return int((x.grad != 0).sum())
 
     assert "conv" in fails(checks.check_receptive_field, by_autograd)
-
-
-def stack_vs_single(channels, kernel):
-    layers = (kernel - 1) // 2
-    return kernel * kernel * channels * channels, layers * 9 * channels * channels, layers
 
 
 def test_ch12_stack_vs_single():
@@ -448,18 +437,6 @@ def test_ch14_transfer_recipe(recipe):
 
 # -- chapter 15 ------------------------------------------------------------------------------------------------
 
-def one_cycle_lr(step, total_steps, max_lr, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
-    initial = max_lr / div_factor
-    peak_step = float(pct_start * total_steps) - 1
-
-    def cosine(a, b, t):
-        return b + (a - b) / 2 * (1 + math.cos(math.pi * t))
-
-    if step <= peak_step:
-        return cosine(initial, max_lr, step / peak_step)
-    return cosine(max_lr, initial / final_div_factor, (step - peak_step) / (total_steps - 1 - peak_step))
-
-
 def test_ch15_one_cycle_lr():
     assert checks.check_one_cycle_lr(one_cycle_lr)
     assert checks.check_one_cycle_lr(one_cycle_lr, n_random=10, seed=1501)
@@ -522,13 +499,6 @@ def test_ch16_grad_cam_map():
     assert "smallest failing one" in fails(checks.check_grad_cam_map, summed)
     no_relu = lambda a, g: (g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1)  # noqa: E731
     assert "smallest failing one" in fails(checks.check_grad_cam_map, no_relu)
-
-
-def occlusion_drop(model, x, target, top, left, patch, baseline=0.0):
-    occluded = x.clone()
-    occluded[:, :, top:top + patch, left:left + patch] = baseline
-    with torch.no_grad():
-        return model(x).softmax(dim=1)[:, target] - model(occluded).softmax(dim=1)[:, target]
 
 
 def test_ch16_occlusion_drop():
