@@ -155,7 +155,8 @@ def test_the_image_checker_catches_what_breaks():
 
 def test_every_jupyter_lab_command_serves_the_clone_so_diagrams_load():
     """Given a folder or a notebook, JupyterLab serves only that folder, and ../assets/ is then out of reach
-    (a 404 for every diagram): each command in the README and chapter 00 sets the root to the clone."""
+    (a 404 for every diagram): each command in the README and chapter 00 uses tools/lab_config.py, which
+    sets the root to the clone."""
     import nbformat
 
     texts = {"README.md": (ROOT / "README.md").read_text()}
@@ -164,4 +165,22 @@ def test_every_jupyter_lab_command_serves_the_clone_so_diagrams_load():
     commands = [(name, line) for name, text in texts.items() for line in text.splitlines() if "jupyter lab" in line]
     assert len(commands) >= 3
     for name, line in commands:
-        assert "--ServerApp.root_dir=." in line, f"{name}: {line.strip()}"
+        assert "--config=tools/lab_config.py" in line, f"{name}: {line.strip()}"
+
+
+def test_learner_lab_config_serves_the_clone_and_hides_nbgrader(tmp_path, monkeypatch):
+    """tools/lab_config.py, loaded as JupyterLab loads it (from another folder): the root is the clone, all
+    of nbgrader's server extensions are off and its lab extension is disabled on the page."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    monkeypatch.chdir(tmp_path)
+    config = PyFileConfigLoader("lab_config.py", path=str(ROOT / "tools")).load_config()
+    assert config.ServerApp.root_dir == str(ROOT)
+    installed = json.loads((Path(sys.prefix) / "etc/jupyter/jupyter_server_config.d/nbgrader.json").read_text())
+    nbgrader_extensions = installed["ServerApp"]["jpserver_extensions"]
+    assert set(nbgrader_extensions) <= set(config.ServerApp.jpserver_extensions)
+    assert not any(config.ServerApp.jpserver_extensions.values())
+    assert (Path(sys.prefix) / "share/jupyter/labextensions/@jupyter/nbgrader/package.json").exists()
+    hook = config.ServerApp.tornado_settings["page_config_hook"]
+    page = hook(None, {"disabledExtensions": ["other"]})
+    assert page["disabledExtensions"] == ["other", "@jupyter/nbgrader"]
