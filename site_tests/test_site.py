@@ -2,13 +2,14 @@
 
 Run by .ci/run (Debian's chromium, driven by Playwright with ``executable_path``; no browser download):
     python -m pytest -o addopts= site_tests
-With CNN_SITE_EXECUTE=1 the site is built with executed notebooks (tools/website.py --execute), so every
-output figure is checked too. Screenshots land in build/site-screenshots/ (git-ignored).
+Every chapter with a recorded run (website/runs/) must show its recorded figures, each one loaded.
+Screenshots land in build/site-screenshots/ (git-ignored).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import os
 import re
@@ -46,7 +47,8 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def server():
-    html = website.build(execute=os.environ.get("CNN_SITE_EXECUTE") == "1")
+    html = website.build()
+    FIGURES.update(json.loads((website.BUILD / "src" / "figures.json").read_text()))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
     handler.log_message = lambda *args: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -103,6 +105,7 @@ def browser():
         browser.close()
 
 
+FIGURES: dict[str, int] = {}  # chapter: figures its recorded run shows (the build's figures.json)
 PAGES = ["index.html"] + [Path(p).with_suffix(".html").as_posix() for p in website.pages()]
 
 
@@ -152,6 +155,14 @@ def test_every_page_renders(server, browser):
                 problems.append(f"{name}: Colab link {colab}, expected [{colab_url(notebook)}]")
             shown = page.evaluate("() => Array.from(document.images).filter(i => i.naturalWidth > 0)"
                                   ".map(i => i.src.split('/').pop())")
+            figures = page.evaluate("() => Array.from(document.querySelectorAll('main .cell_output img'))"
+                                    ".filter(i => i.naturalWidth > 0).length")
+            if figures != FIGURES[notebook]:
+                problems.append(f"{name}: {figures} figures from its recorded run, expected {FIGURES[notebook]}")
+            note = page.evaluate("() => document.querySelector('main').innerText")
+            run = website.load_run(notebook)
+            if run and not all(fact in note for fact in (run["hardware"], run["date"], f"{run['mode']}")):
+                problems.append(f"{name}: the page does not say the run's mode, hardware and date")
             for asset, (stem, *_rest) in diagrams.PLACES.items():
                 if stem == Path(name).stem and not any(s.startswith(asset.removesuffix(".svg")) for s in shown):
                     problems.append(f"{name}: diagram {asset} not shown")

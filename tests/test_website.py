@@ -2,6 +2,7 @@
 out and solutions folded (one chapter is built here; site_tests/ builds the site and opens it in a browser)."""
 
 import html
+import json
 import re
 import sys
 from html.parser import HTMLParser
@@ -60,15 +61,46 @@ def test_pages_lists_chapters_and_only_filters():
         website.pages("zzz")
 
 
+RUN = {"mode": "quick", "hardware": "2 CPU cores (AMD EPYC)", "torch": "2.14.1", "date": "2026-12-07", "seconds": 40}
+
+
 def test_outputs_note_says_what_produced_the_outputs():
-    assert "as committed" in website.outputs_note(executed=False)
-    executed = website.outputs_note(executed=True)
-    assert "quick-mode run" in executed and "torch" in executed and "CPU cores" in executed
+    assert "as committed" in website.outputs_note(None)
+    note = website.outputs_note(RUN, changed=2)
+    assert "quick-mode run" in note and "2 CPU cores (AMD EPYC), torch 2.14.1, 2026-12-07, 40 s" in note
+    assert "2 code cells changed since that run" in note
+    assert "full run" in website.outputs_note(dict(RUN, mode="full")) and "changed" not in website.outputs_note(RUN)
+
+
+def test_recorded_outputs_return_only_to_unchanged_cells():
+    figure = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    text = nbformat.v4.new_output("stream", text="hello\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("plot()"), nbformat.v4.new_code_cell("say()"),
+                                         nbformat.v4.new_code_cell("new()"), nbformat.v4.new_markdown_cell("m")])
+    run = dict(RUN, cells={
+        nb.cells[0].id: {"source": website.cell_key("plot()"), "execution_count": 3, "outputs": [figure]},
+        nb.cells[1].id: {"source": website.cell_key("say('old')"), "execution_count": 4, "outputs": [text]}})
+    assert website.apply_run(nb, run) == (1, 2)  # one figure; cell 1 edited since the run, cell 2 new
+    assert nb.cells[0].outputs == [figure] and nb.cells[0].execution_count == 3
+    assert nb.cells[1].outputs == [] and nb.cells[2].outputs == []
+
+
+def test_record_keeps_outputs_by_cell_with_the_run_facts(tmp_path, monkeypatch):
+    monkeypatch.setattr(website, "RUNS", tmp_path / "runs")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os\nprint(os.environ['CNNLIB_QUICK'])"),
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()")])
+    nbformat.write(nb, tmp_path / "99_tiny.ipynb")
+    run = json.loads(website.record(str(tmp_path / "99_tiny.ipynb")).read_text())
+    assert run["mode"] == "quick" and run["torch"] and run["date"] and "CPU cores" in run["hardware"]
+    first, second = (run["cells"][c.id] for c in nb.cells)
+    assert first["outputs"][0]["text"] == "1\n" and first["source"] == website.cell_key(nb.cells[0].source)
+    assert "image/png" in second["outputs"][0]["data"]
 
 
 def test_stage_adds_colab_link_and_note(tmp_path, monkeypatch):
     monkeypatch.setattr(website, "BUILD", tmp_path)
-    src = website.stage(executed=False, only="04_")
+    src = website.stage(only="04_")
     nb = nbformat.read(src / "notebooks" / "04_lenet.ipynb", as_version=4)
     assert f"[Open in Colab]({colab_url('notebooks/04_lenet.ipynb')})" in nb.cells[0].source
     assert "colab-badge.svg" not in nb.cells[0].source
@@ -115,7 +147,7 @@ def test_the_chapters_have_hidden_tests_and_solutions_to_look_for():
 def staged(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setattr(website, "BUILD", tmp_path_factory.mktemp("site"))
-    yield website.stage(executed=False)
+    yield website.stage()
     monkeypatch.undo()
 
 

@@ -1,13 +1,21 @@
 """Build the course website: README as the landing page, every chapter notebook, docs/, the diagrams.
 
-    python tools/website.py              build into build/site/html (open build/site/html/index.html)
-    python tools/website.py --execute    run every notebook once in quick mode first (cached by content)
-    python tools/website.py --only 04    only the chapters whose file name contains "04" (while writing)
+    python tools/website.py                  build into build/site/html (open build/site/html/index.html)
+    python tools/website.py --record 04      run the chapters whose file name contains "04" in quick mode and
+                                             keep their outputs in website/runs/ (--record all: every chapter;
+                                             --setting cpu or full: the CPU setting or the whole lesson)
+    python tools/website.py --only 04        only the chapters whose file name contains "04" (while writing)
 
 The sources are staged in build/site/src: links to a chapter (learner/NN_x.ipynb or notebooks/NN_x.ipynb) go
 to its page on the site, links to other files that are not pages go to the repository on GitHub, diagrams
 (``../assets/x.svg``) are copied along. Each chapter gets an "Open in Colab" link and a note that says which
 run produced the outputs shown and how the page shows the exercises.
+
+Figures come from recorded runs: the notebooks are committed without most outputs (only those nbval checks),
+and building the site must not train anything, so ``--record`` executes a chapter once and stores its
+outputs, cell by cell, with the run's mode, hardware, torch version and date, in website/runs/NN_x.json. The
+build puts each recorded output back into the cell that produced it, if that cell's source is unchanged
+since the run; a changed cell shows its committed outputs, and the page says how many cells that is.
 
 Hidden tests never reach the site: they grade a learner's answers, so a reader must not see them (the
 self-checks stay, without their hidden part). Solutions are folded, not removed: a reader who only has the
@@ -20,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import json
 import os
 import platform
 import re
@@ -37,6 +47,10 @@ sys.path.insert(0, str(ROOT))
 from cnnlib._course import BRANCH, REPO_URL, colab_url  # noqa: E402
 
 BUILD = ROOT / "build" / "site"
+RUNS = ROOT / "website" / "runs"
+IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
+# widget views need a live kernel: a recorded run keeps their text form only
+WIDGET = "application/vnd.jupyter.widget-view+json"
 BADGE_LINK = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)")
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 EXTERNAL = ("http://", "https://", "mailto:", "#")
@@ -140,26 +154,120 @@ def site_cell(cell: nbformat.NotebookNode) -> bool:
     return True
 
 
-def outputs_note(executed: bool, solutions: bool = False) -> str:
+def cell_key(source: str) -> str:
+    """A short hash of a cell's source: a recorded output is shown only under the source that produced it."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def hardware() -> str:
+    """The machine in words: CPU cores and model, and the GPU if torch sees one."""
+    import torch
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    text = f"{os.cpu_count()} CPU cores ({model})"
+    if torch.cuda.is_available():
+        text += f" and an {torch.cuda.get_device_name(0)} GPU"
+    return text
+
+
+def record(page: str, setting: str = "quick", timeout: int = 3600) -> Path:
+    """Run one chapter top to bottom in a setting ("quick", "cpu" or "full", see ``cnnlib.SETTING``) and store
+    its outputs in website/runs/NN_x.json, keyed by cell id, with the source hash, setting, hardware, torch
+    and date."""
+    from nbclient import NotebookClient
+    import torch
+
+    nb = nbformat.read(ROOT / page, as_version=4)
+    env_before = dict(os.environ)
+    os.environ["CNNLIB_QUICK"] = "1" if setting == "quick" else "0"
+    os.environ["CNNLIB_SETTING"] = setting
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend must draw the figures into the outputs
+    started = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str((ROOT / page).parent)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    cells = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for output in cell.outputs:
+            if "data" in output and WIDGET in output.data:
+                output.data.pop(WIDGET)
+                if not output.data:
+                    continue
+            outputs.append(output)
+        cells[cell.id] = {"source": cell_key(cell.source), "execution_count": cell.execution_count,
+                          "outputs": outputs}
+    run = {"mode": setting, "hardware": hardware(), "torch": torch.__version__,
+           "date": datetime.date.today().isoformat(), "seconds": round(time.perf_counter() - started),
+           "cells": cells}
+    RUNS.mkdir(parents=True, exist_ok=True)
+    target = RUNS / (Path(page).stem + ".json")
+    target.write_text(json.dumps(run, indent=1, sort_keys=True) + "\n")
+    return target
+
+
+def apply_run(nb: nbformat.NotebookNode, run: dict) -> tuple[int, int]:
+    """Put a recorded run's outputs into the cells whose source is unchanged since the run.
+
+    Returns (images shown, code cells whose source changed since the run)."""
+    images = changed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        recorded = run["cells"].get(cell.id)
+        if recorded is None or recorded["source"] != cell_key(cell.source):
+            changed += 1
+            continue
+        cell.outputs = [nbformat.from_dict(o) for o in recorded["outputs"]]
+        cell.execution_count = recorded["execution_count"]
+        images += sum(any(kind in o.get("data", {}) for kind in IMAGES) for o in cell.outputs)
+    return images, changed
+
+
+def load_run(page: str) -> dict | None:
+    """The recorded run of a chapter, or None if it has none."""
+    path = RUNS / (Path(page).stem + ".json")
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def outputs_note(run: dict | None, changed: int = 0, solutions: bool = False) -> str:
     """What produced the outputs on a chapter page (and, with ``solutions``, how the page shows them), said
     where no reader can miss it."""
     extra = f"\n\n{SOLUTIONS_NOTE}" if solutions else ""
-    if not executed:
+    if run is None:
         return ("```{note}\nThis page shows the notebook as committed: only the outputs the tests check (shapes, "
                 "counts, from-scratch results), which are the same on every machine. Run it, on Colab or "
                 "locally, for the figures and training curves. The results tables in the text come from full "
                 f"runs and say on what hardware.{extra}\n```")
-    cpu = platform.processor() or platform.machine()
-    import torch
+    stale = (f" {changed} code cell{'s' if changed != 1 else ''} changed since that run and show only the "
+             "outputs the tests check." if changed else "")
+    if run["mode"] == "cpu":
+        kind = ("a run in the chapter's CPU setting (`SETTING = \"cpu\"`: less data, smaller images or fewer "
+                "epochs than the lesson, as the chapter's settings cell says), so its accuracies are below the "
+                "chapter's full-run results")
+    elif run["mode"] == "quick":
+        kind = ("a quick-mode run (`CNNLIB_QUICK=1`: fewer images, fewer epochs), so its curves and accuracies "
+                "are far below the chapter's results; the results tables in the text come from full runs and "
+                "say on what hardware")
+    else:
+        kind = "a full run, the lesson as written"
+    return (f"```{{note}}\nThe outputs on this page come from {kind}. That run: {run['hardware']}, torch "
+            f"{run['torch']}, {run['date']}, {run['seconds']} s.{stale}{extra}\n```")
 
-    return (f"```{{warning}}\nThe outputs on this page come from a quick-mode run (`CNNLIB_QUICK=1`: fewer "
-            f"images, fewer epochs) on {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, "
-            f"{datetime.date.today().isoformat()}. Quick-mode curves and accuracies are far below the chapter's "
-            f"results; the results tables in the text come from full runs and say on what hardware.{extra}\n```")
 
-
-def stage(executed: bool, only: str | None = None) -> Path:
-    """Write the site's sources into build/site/src and return that folder."""
+def stage(only: str | None = None) -> Path:
+    """Write the site's sources into build/site/src and return that folder. Its figures.json says how many
+    recorded figures each chapter page shows (the browser test counts them)."""
     src = BUILD / "src"
     if src.exists():
         shutil.rmtree(src)
@@ -171,6 +279,7 @@ def stage(executed: bool, only: str | None = None) -> Path:
     shutil.copytree(ROOT / "assets", src / "assets")
     chosen = pages(only)
     staged = set(chosen)
+    figures = {}
     for page in chosen:
         target = src / page
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -187,27 +296,28 @@ def stage(executed: bool, only: str | None = None) -> Path:
         links = (f"[Open in Colab]({colab_url(page)}) · "
                  f"[the notebook file]({REPO_URL}/blob/{BRANCH}/{page})")
         first.source = BADGE_LINK.sub(links, first.source)
-        note = nbformat.v4.new_markdown_cell(outputs_note(executed, solutions))
+        run = load_run(page)
+        images, changed = apply_run(nb, run) if run else (0, 0)
+        figures[page] = images
+        note = nbformat.v4.new_markdown_cell(outputs_note(run, changed, solutions))
         note.id = "site-outputs-note"
         nb.cells.insert(1, note)
         nbformat.write(nb, target)
     readme = rewrite_links(BADGE_LINK.sub(r"[Colab](\1)", (ROOT / "README.md").read_text()), "README.md", staged)
     toc = "\n".join(PurePosixPath(p).with_suffix("").as_posix() for p in chosen)
     (src / "index.md").write_text(f"{readme}\n\n```{{toctree}}\n:hidden:\n:caption: Chapters\n\n{toc}\n```\n")
+    (src / "figures.json").write_text(json.dumps(figures, indent=1))
     return src
 
 
-def build(execute: bool = False, quiet: bool = True, only: str | None = None) -> Path:
+def build(quiet: bool = True, only: str | None = None) -> Path:
     """Stage and build the site; returns the folder with index.html. Fails on any Sphinx warning."""
-    src = stage(execute, only)
+    src = stage(only)
     html = BUILD / "html"
     if html.exists():  # pages left from an earlier build must not survive into this one
         shutil.rmtree(html)
     env = dict(os.environ, CNN_SITE_ROOT=str(ROOT), PYTHONPATH=os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    if execute:
-        env.update(CNN_SITE_EXECUTION="cache", CNN_SITE_CACHE=str(BUILD / "cache"), CNNLIB_QUICK="1")
-        env.pop("MPLBACKEND", None)  # the kernel's inline backend must draw the figures into the outputs
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going",
                str(src), str(html)]
     if quiet:
@@ -218,11 +328,20 @@ def build(execute: bool = False, quiet: bool = True, only: str | None = None) ->
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--execute", action="store_true", help="run the notebooks in quick mode (cached)")
+    parser.add_argument("--record", metavar="CHAPTERS",
+                        help='run the chapters whose file name contains this ("all": every chapter) and keep '
+                             "their outputs in website/runs/, then build")
+    parser.add_argument("--setting", choices=("quick", "cpu", "full"), default="quick",
+                        help="with --record: quick mode (default), the CPU setting, or the full lesson")
     parser.add_argument("--only", help="build only the chapters whose file name contains this")
     args = parser.parse_args(argv)
+    if args.record:
+        for page in pages(None if args.record == "all" else args.record):
+            start = time.perf_counter()
+            print(f"recorded {record(page, args.setting).relative_to(ROOT)} "
+                  f"in {time.perf_counter() - start:.0f} s", flush=True)
     start = time.perf_counter()
-    html = build(args.execute, quiet=False, only=args.only)
+    html = build(quiet=False, only=args.only)
     print(f"built {html / 'index.html'} in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -25,12 +25,9 @@ html_theme_options = {
 }
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
-# tools/website.py --execute runs every notebook once in quick mode and caches the outputs by content;
-# by default the site shows the notebooks as committed.
-nb_execution_mode = os.environ.get("CNN_SITE_EXECUTION", "off")
-nb_execution_cache_path = os.environ.get("CNN_SITE_CACHE", "")
-nb_execution_timeout = 900
-nb_execution_raise_on_error = True
+# Building never runs a notebook: the outputs come from the runs recorded in website/runs/
+# (tools/website.py --record), put back into the staged chapters.
+nb_execution_mode = "off"
 nb_merge_streams = True
 exclude_patterns = ["**.ipynb_checkpoints"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
