@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .distributed import is_main
 from .fitstate import Callback, FitState, History
 
 
@@ -97,6 +98,7 @@ class Checkpoint(Callback):
     With ``resume=True`` and a ``last.pt`` in the folder, ``fit`` continues that run exactly: weights,
     optimizer, callbacks with a ``state_dict`` (LR schedules, early stopping), History, random states, epoch.
     It runs after the other callbacks (``order = 1``), so it saves what they did at the epoch's end.
+    Under torchrun only process 0 writes; every process resumes from the same ``last.pt``.
     """
 
     order = 1
@@ -133,7 +135,7 @@ class Checkpoint(Callback):
                         f"already holds a run ({', '.join(existing)}): resume it with resume=True,")
                 raise FileExistsError(f"{self.folder} {what} choose another folder, or pass overwrite=True to "
                                       "replace it")
-            if self.resume:
+            if self.resume and is_main():
                 print(f"Checkpoint: nothing to resume in {self.folder}; starting a new run there.")
             return
         data = load_checkpoint(self.last)
@@ -183,6 +185,8 @@ class Checkpoint(Callback):
         improved = val_acc is not None and val_acc > self.best_acc
         if improved:
             self.best_acc = val_acc
+        if not is_main():
+            return
         data = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
                 "callbacks": [cb.state_dict() for cb in self._stateful(state)],
                 "callback_types": [type(cb).__name__ for cb in self._stateful(state)],

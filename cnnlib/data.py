@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from . import distributed
 from .checksums import check_idx, verify_md5
 
 DATA_ENV = "CNNLIB_DATA"
@@ -65,7 +66,7 @@ class TensorBatches:
                  resize: int | tuple[int, int] | None = None, classes: tuple[str, ...] = ()):
         if images.ndim != 4:
             raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-        if labels.shape != images.shape[:1]:
+        if labels.shape[:1] != images.shape[:1]:  # one label, or one mask (segmentation), per image
             raise ValueError(f"need one label per image: {len(images)} images, labels of shape {tuple(labels.shape)}")
         batch_size = check_batch_size(batch_size)
         self.images, self.labels = images, labels
@@ -108,12 +109,10 @@ class TensorBatches:
         n = len(self.labels)
         order = torch.randperm(n, device=self.device) if self.shuffle else None
         for start in range(0, n, self.batch_size):
-            if order is None:
-                X, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
-            else:
-                idx = order[start:start + self.batch_size]
-                X, y = self.images[idx], self.labels[idx]
+            idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            X, y = self.images[idx], self.labels[idx]
             X = X.float().div_(255) if X.dtype == torch.uint8 else X
+            y = y.long() if y.dtype == torch.uint8 else y  # masks are stored as bytes
             if self.resize is not None and tuple(X.shape[-2:]) != self.resize:
                 X = F.interpolate(X, size=self.resize, mode="bilinear", align_corners=False)
             yield X, y
@@ -362,6 +361,8 @@ def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle
     """A ``DataLoader`` over a ``torchvision.datasets.ImageFolder`` (one sub-folder per class).
 
     Used for datasets of real photos that do not fit in device memory; ``pin_memory`` is on for CUDA.
+    Under torchrun each process loads its share through a ``DistributedSampler`` (``batch_size`` stays the
+    global batch; ``fit`` calls ``set_epoch``), which repeats up to N-1 images so every share is equally long.
     """
     from torchvision.datasets import ImageFolder
 
@@ -371,7 +372,9 @@ def image_folder(path: str | Path, transform=None, batch_size: int = 32, shuffle
     dataset = ImageFolder(str(_require_image_folder(path)), transform=transform, loader=load_image)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+    sampler, batch_size = distributed.sampler(dataset, batch_size, shuffle)  # (None, batch_size) in one process
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=num_workers,
                       pin_memory=get_device(device).type == "cuda", persistent_workers=num_workers > 0)
 
 

@@ -30,6 +30,25 @@ def _env_flag(name: str) -> bool:
 #: True when ``CNNLIB_QUICK`` is on (1/true/yes/on): notebooks then shrink data and epochs.
 QUICK: bool = _env_flag(QUICK_ENV)
 
+SETTING_ENV = "CNNLIB_SETTING"
+SETTINGS = ("full", "cpu", "quick")
+
+
+def _setting(quick: bool, value: str | None) -> str:
+    """The run setting from quick mode and ``CNNLIB_SETTING``; a contradiction is an error, not a guess."""
+    value = (value or "").strip().lower()
+    if value and value not in SETTINGS:
+        raise ValueError(f"the environment variable {SETTING_ENV}={value!r} is not one of {', '.join(SETTINGS)}")
+    if quick and value not in ("", "quick"):
+        raise ValueError(f"{QUICK_ENV} is on but {SETTING_ENV}={value!r}: set only one of them")
+    return "quick" if quick else value or "full"
+
+
+#: How long chapters run: "full" (the lesson as written, the default), "cpu" (a shorter run that still
+#: teaches the lesson, in the chapters whose full run takes over 15 minutes on a 2-core CPU; set
+#: ``CNNLIB_SETTING=cpu`` or ``SETTING = "cpu"`` in the chapter) or "quick" (``CNNLIB_QUICK=1``, for tests).
+SETTING: str = _setting(QUICK, os.environ.get(SETTING_ENV))
+
 
 def _mps_available() -> bool:
     return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
@@ -62,11 +81,23 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
             raise RuntimeError(f"{source} asks for device {str(device)!r}, but it is not available here")
         if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
             raise RuntimeError(f"there is no {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-        return device
+        return _local_gpu(device)
     for kind in ("cuda", "mps"):
         if _available(kind):
-            return torch.device(kind)
+            return _local_gpu(torch.device(kind))
     return torch.device("cpu")
+
+
+def _local_gpu(device: torch.device) -> torch.device:
+    """Under torchrun, plain ``cuda`` means this process's own GPU, ``cuda:LOCAL_RANK``."""
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        local = int(os.environ["LOCAL_RANK"])
+        if local >= torch.cuda.device_count():
+            raise RuntimeError(f"torchrun started a process with LOCAL_RANK={local}, but this machine has "
+                               f"{torch.cuda.device_count()} CUDA device(s): start at most one process per GPU "
+                               "(--nproc-per-node), or train on the CPU with device='cpu'")
+        return torch.device("cuda", local)
+    return device
 
 
 def device_name(device: torch.device | str | None = None) -> str:

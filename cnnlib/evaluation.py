@@ -1,4 +1,4 @@
-"""Measure a trained classifier: ``evaluate`` (mean loss and accuracy) and ``predict`` (labels)."""
+"""Measure a trained classifier: ``evaluate`` (mean loss and accuracy) and ``predict`` (labels, or masks)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,16 @@ def _check_batch(X: torch.Tensor, y: torch.Tensor) -> None:
 
 def evaluate(model: nn.Module, data: Batches, device: torch.device | str | None = None,
              loss_fn: Callable | None = None) -> tuple[float, float]:
-    """Mean loss and accuracy of a classifier over ``data``; the model's train/eval mode is restored after."""
+    """Mean loss and accuracy of a classifier over ``data``; the model's train/eval mode is restored after.
+
+    For a segmentation model ((N, classes, H, W) scores, (N, H, W) masks) the accuracy is the pixel accuracy
+    averaged over images."""
     device = get_device(device) if device is not None else _model_device(model)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    correct = torch.zeros((), device=device)  # per image, the fraction of its labels (pixels of a mask) right
     bad_input = torch.zeros((), device=device, dtype=torch.bool)
     count = 0
     try:
@@ -36,7 +39,8 @@ def evaluate(model: nn.Module, data: Batches, device: torch.device | str | None 
                 bad_input |= not_finite(X)
                 out = model(X)
                 loss_sum += loss_fn(out.float(), y) * y.shape[0]
-                correct += (out.argmax(dim=1) == y).sum()
+                hits = out.argmax(dim=1) == y  # (N,), or (N, H, W) for segmentation
+                correct += hits.reshape(len(hits), -1).float().mean(dim=1).sum()
                 count += y.shape[0]
     finally:
         model.train(was_training)

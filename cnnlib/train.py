@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from . import distributed
 from .callbacks import LivePlotter, LRSchedule, TimeEstimate
 from .cuda_graph import _graph_safe, _GraphedStep, _optimizer_settings  # noqa: F401  (tests reach them here)
 from .device import cpu_threads, device_name, get_device, native_bf16
@@ -107,8 +108,9 @@ class _TrainStep:
             loss.backward()
             self.optimizer.step()
         self.loss_sum.add_(loss.detach().float(), alpha=y.shape[0])
-        labels = y.argmax(dim=1) if y.ndim > 1 else y  # soft targets (mixup): count the dominant class
-        self.correct.add_((out.detach().argmax(dim=1) == labels).sum())
+        labels = y.argmax(dim=1) if y.is_floating_point() else y  # soft targets (mixup): the dominant class
+        hits = out.detach().argmax(dim=1) == labels  # (N,), or (N, H, W) for a mask per image (segmentation)
+        self.correct.add_(hits.reshape(len(hits), -1).float().mean(dim=1).sum())  # each image's fraction right
 
 
 
@@ -121,6 +123,7 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     """Train a classifier and return its ``History``.
 
     - ``optimizer`` defaults to SGD with learning rate ``lr`` (fused on CUDA); ``loss_fn`` to cross-entropy.
+    - Segmentation trains the same way: (N, classes, H, W) scores for (N, H, W) masks; accuracy is then per pixel.
     - ``init`` re-initialises the weights first (see ``init_weights``).
     - ``amp`` turns on mixed precision: ``"bf16"`` (Ampere and newer GPUs) or ``"fp16"`` (with a
       gradient scaler, for older GPUs such as the T4). Off by default: for small models it is slower.
@@ -162,6 +165,11 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     _check_label_smoothing(loss_fn)
     autocast, scaler = _autocast(device, amp)
     history = History(device=f"{device} ({device_name(device)})" if device.type != "cpu" else device_name(device))
+    # Under torchrun: DistributedDataParallel, each process's slice of every batch, progress on process 0 only.
+    parallel = distributed.DataParallel(model, train, loss_fn, device) if distributed.world_size() > 1 else None
+    main = distributed.is_main()
+    if not main:
+        progress = live_plot = False
     steps = len(train) if hasattr(train, "__len__") else None
     update_every = max(1, steps // updates_per_epoch) if steps else 50
     callbacks = list(callbacks)
@@ -171,6 +179,8 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
                             "the hooks you need (on_epoch_end, ...)")
     if scheduler is not None:
         callbacks.append(LRSchedule(scheduler, per="epoch"))
+    if parallel is not None:
+        callbacks.append(parallel)
     if live_plot if live_plot is not None else _in_notebook():
         callbacks.append(LivePlotter())
     if progress:
@@ -179,12 +189,12 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     state = FitState(model, optimizer, loss_fn, device, history, epochs, steps, callbacks=callbacks)
 
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    step = _TrainStep(model, loss_fn, optimizer, autocast, scaler, loss_sum, correct)
-    graph_safe = _graph_safe(device, optimizer, scaler)
+    correct = torch.zeros((), device=device)  # summed per image: the fraction of its labels (pixels) predicted right
+    step = _TrainStep(parallel.module if parallel else model, loss_fn, optimizer, autocast, scaler, loss_sum, correct)
+    graph_safe = _graph_safe(device, optimizer, scaler) and parallel is None
     if cuda_graph and not graph_safe:
-        raise ValueError("cuda_graph=True needs a CUDA device, no fp16 gradient scaler, and plain SGD or an "
-                         "optimizer made with capturable=True")
+        raise ValueError("cuda_graph=True needs a CUDA device, no fp16 gradient scaler, plain SGD or an "
+                         "optimizer made with capturable=True, and a single process (not torchrun)")
     if graph_safe and cuda_graph is not False:
         step = _GraphedStep(step)
 
@@ -217,9 +227,10 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
                     cb.on_step_end(state)
                 bar.update()
                 if i % update_every == 0:  # the only host syncs inside an epoch
-                    running = loss_sum.item() / count
+                    total_loss, total_correct, seen = distributed.totals(loss_sum, correct, count)  # all processes
+                    running = total_loss / seen
                     _stop_if_not_finite(running, state.epoch, i, bad_input)
-                    history.running.append((state.epoch + i / (steps or i), running, correct.item() / count,
+                    history.running.append((state.epoch + i / (steps or i), running, total_correct / seen,
                                             float(optimizer.param_groups[0]["lr"])))
                     bar.set_postfix(loss=f"{running:.3f}", acc=f"{history.running[-1][2]:.3f}")
                     for cb in callbacks:
@@ -227,11 +238,12 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
             bar.close()
             if count == 0:
                 raise ValueError("the training data gave no batches")
-            train_loss, train_acc = loss_sum.item() / count, correct.item() / count
+            total_loss, total_correct, count = distributed.totals(loss_sum, correct, count)
+            train_loss, train_acc = total_loss / count, total_correct / count
             _stop_if_not_finite(train_loss, state.epoch, steps, bad_input)
             _stop_if_weights_not_finite(model, state.epoch)  # before anything records, saves or snapshots them
             seconds = time.perf_counter() - start  # .item() above waited for the device
-            val_result = evaluate(model, val, device, loss_fn) if val is not None else None
+            val_result = distributed.evaluate(model, val, device, loss_fn) if val is not None else None
             # all of an epoch's entries at once, so an interruption never leaves the lists uneven
             history.train_loss.append(train_loss)
             history.train_acc.append(train_acc)
@@ -248,7 +260,8 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     except KeyboardInterrupt:
         history.interrupted = True
         _trim(history)
-        print(f"Interrupted: returning the history of the {len(history)} finished epoch(s).")
+        if main:
+            print(f"Interrupted: returning the history of the {len(history)} finished epoch(s).")
     except FloatingPointError as error:
         model.load_state_dict(last_good[0])
         optimizer.load_state_dict(last_good[1])  # momentum buffers too: the same optimizer can train on
@@ -265,7 +278,8 @@ def fit(model: nn.Module, train: Batches, val: Batches | None = None, epochs: in
     finally:
         model.train()
         _end_callbacks(callbacks, state, failed)
-    print(history.summary())
+    if main:
+        print(history.summary())
     return history
 
 
@@ -328,8 +342,8 @@ def _check_label_smoothing(loss_fn: Callable) -> None:
 
 
 def _check_labels(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
-    """On the first batch only (one host sync): the model must return (N, classes) scores, and the labels
-    must be class indices it can output."""
+    """On the first batch only (one host sync): the model must return (N, classes) scores, or (N, classes, H, W)
+    for (N, H, W) masks (segmentation), and the labels must be class indices it can output."""
     if y.dtype.is_floating_point:
         return  # soft targets (mixup, cutmix) are checked by the loss itself
     was_training = model.training
@@ -339,7 +353,11 @@ def _check_labels(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
             shape = tuple(model(X[:1]).shape)
     finally:
         model.train(was_training)
-    if len(shape) != 2:
+    if y.ndim > 1 and shape[2:] != tuple(y.shape[1:]):
+        raise ValueError(f"for labels of shape (N, {', '.join(map(str, y.shape[1:]))}) (a mask per image) the model "
+                         f"must return scores of shape (N, classes, {', '.join(map(str, y.shape[1:]))}); for a "
+                         f"batch of 1 it returned shape {shape}")
+    if y.ndim == 1 and len(shape) != 2:
         raise ValueError(f"the model must return class scores of shape (N, classes), but for a batch of 1 it "
                          f"returned shape {shape}: flatten or squeeze its output (e.g. nn.Flatten() at the end)")
     classes = shape[1]

@@ -108,3 +108,21 @@ def test_cpu_threads_is_at_least_one_and_at_most_the_machine():
     import os
 
     assert 1 <= cnnlib.device.cpu_threads() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("quick, value, expected", [
+    (False, None, "full"), (False, "", "full"), (False, "cpu", "cpu"), (False, " CPU ", "cpu"),
+    (False, "full", "full"), (True, None, "quick"), (True, "quick", "quick")])
+def test_setting_from_quick_mode_and_the_environment(quick, value, expected):
+    from cnnlib.device import _setting
+
+    assert _setting(quick, value) == expected
+
+
+def test_setting_refuses_unknown_or_contradicting_values():
+    from cnnlib.device import _setting
+
+    with pytest.raises(ValueError, match=r"CNNLIB_SETTING='laptop' is not one of full, cpu, quick"):
+        _setting(False, "laptop")
+    with pytest.raises(ValueError, match="CNNLIB_QUICK is on but CNNLIB_SETTING='cpu': set only one"):
+        _setting(True, "cpu")
