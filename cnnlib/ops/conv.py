@@ -3,6 +3,8 @@
 ``corr2d`` and its multi-channel versions are the teaching versions of chapter 1: explicit loops over
 the output positions. ``conv2d`` is the vectorised version: it unfolds every window into a column
 (im2col) and turns the whole layer into one matrix product, with the same results as ``F.conv2d``.
+With ``groups=g`` (chapter 17) it splits the channels into g groups, convolves each group with its own
+filters and concatenates the results: a grouped convolution, ``g = channels`` being a depthwise one.
 """
 
 from __future__ import annotations
@@ -98,11 +100,12 @@ def conv_output_size(size: IntPair, kernel: IntPair, padding: IntPair = 0, strid
 
 
 def conv2d(X: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
-           padding: IntPair = 0, dilation: IntPair = 1) -> torch.Tensor:
-    """2-D convolution of an (N, C, H, W) batch with (O, C, kh, kw) weights via im2col and a matrix product.
+           padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1) -> torch.Tensor:
+    """2-D convolution of an (N, C, H, W) batch with (O, C / groups, kh, kw) weights via im2col and matrix products.
 
-    Same results as ``F.conv2d`` (without groups). ``X`` and ``weight`` must be floats of one dtype:
-    ``F.unfold`` has no integer version (``corr2d`` takes integers).
+    Same results as ``F.conv2d``. With ``groups=g`` the input channels and the filters are split into g
+    groups, each filter sees only its group's C / g channels, and the g outputs are concatenated.
+    ``X`` and ``weight`` must be floats of one dtype: ``F.unfold`` has no integer version (``corr2d`` takes integers).
     """
     _check_tensor(X, "X", 4, "(N, C, H, W)")
     _check_tensor(weight, "weight", 4, "(O, C, kh, kw)")
@@ -113,6 +116,18 @@ def conv2d(X: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         raise TypeError(f"X is {X.dtype} but weight is {weight.dtype}: give them the same dtype")
     N, C, H, W = X.shape
     O, C_w, kh, kw = weight.shape
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    if groups > 1:
+        if C % groups or O % groups:
+            raise ValueError(f"groups={groups} must divide the {C} input channels and the {O} output channels")
+        if C_w != C // groups:
+            raise ValueError(f"with groups={groups}, each filter sees {C // groups} of X's {C} channels, "
+                             f"but weight has {C_w} per filter: weight must be (O, C / groups, kh, kw)")
+        biases = bias.chunk(groups) if bias is not None else [None] * groups
+        # one ordinary convolution per group: its slice of the channels with its slice of the filters
+        return torch.cat([conv2d(x, w, b, stride, padding, dilation)
+                          for x, w, b in zip(X.chunk(groups, dim=1), weight.chunk(groups, dim=0), biases)], dim=1)
     if C != C_w:
         raise ValueError(f"X has {C} channels but weight expects {C_w}: they must match")
     if C == 0:

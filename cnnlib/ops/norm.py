@@ -7,6 +7,10 @@ swapped with them through ``state_dict``:
 - update the running statistics as ``(1 - momentum) * running + momentum * batch``, using the
   *unbiased* variance of the batch;
 - in evaluation, normalise with the running statistics.
+
+Chapter 17 adds the norms that do not look at the batch: ``group_norm`` (Wu and He, 2018) normalises each
+example over groups of channels, ``layer_norm2d`` each pixel over its channels (ConvNeXt's LayerNorm).
+Both give the same results in training and evaluation, at any batch size.
 """
 
 from __future__ import annotations
@@ -101,3 +105,39 @@ class BatchNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+def _check_affine(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> None:
+    if not isinstance(X, torch.Tensor) or X.ndim != 4:
+        raise ValueError(f"X must be a 4-D tensor (N, C, H, W), got {getattr(X, 'shape', type(X).__name__)}")
+    C = X.shape[1]
+    for name, tensor in (("gamma", gamma), ("beta", beta)):
+        if tuple(tensor.shape) != (C,):
+            raise ValueError(f"{name} must have shape ({C},) to match the {C} channels of X, got {tuple(tensor.shape)}")
+
+
+def group_norm(X: torch.Tensor, num_groups: int, gamma: torch.Tensor, beta: torch.Tensor,
+               eps: float = 1e-5) -> torch.Tensor:
+    """Normalise each example over groups of C / num_groups channels (and all pixels), then scale and shift per
+    channel. ``num_groups=1`` normalises over (C, H, W); ``num_groups=C`` is instance norm. Same as ``F.group_norm``."""
+    _check_affine(X, gamma, beta)
+    _check_eps(eps)
+    N, C, H, W = X.shape
+    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1 or C % num_groups:
+        raise ValueError(f"num_groups must be a positive int that divides the {C} channels, got {num_groups!r}")
+    G = X.reshape(N, num_groups, -1)  # each row: one example's group, all its channels and pixels
+    mean = G.mean(dim=2, keepdim=True)
+    var = G.var(dim=2, correction=0, keepdim=True)
+    X_hat = ((G - mean) / torch.sqrt(var + eps)).reshape(N, C, H, W)
+    return gamma.reshape(1, C, 1, 1) * X_hat + beta.reshape(1, C, 1, 1)
+
+
+def layer_norm2d(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Normalise each pixel of each example over its C channels, then scale and shift per channel: ConvNeXt's
+    LayerNorm, the same as ``F.layer_norm`` on the channels-last tensor."""
+    _check_affine(X, gamma, beta)
+    _check_eps(eps)
+    C = X.shape[1]
+    mean = X.mean(dim=1, keepdim=True)
+    var = X.var(dim=1, correction=0, keepdim=True)
+    return gamma.reshape(1, C, 1, 1) * (X - mean) / torch.sqrt(var + eps) + beta.reshape(1, C, 1, 1)

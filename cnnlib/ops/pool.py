@@ -28,6 +28,22 @@ def pool2d(X: torch.Tensor, pool_size: int | tuple[int, int], stride: int | tupl
     ``stride`` defaults to ``pool_size``, as in PyTorch. ``"max"`` pads with -inf (padding never wins);
     ``"avg"`` pads with zeros and counts them in the mean (PyTorch's ``count_include_pad=True``).
     """
+    (kh, kw), (sh, sw), (ph, pw) = _pool_settings(X, pool_size, stride, padding, mode)
+    H, W = X.shape[-2:]
+    fill = 0.0 if mode == "avg" else (-float("inf") if X.is_floating_point() else torch.iinfo(X.dtype).min)
+    X = F.pad(X, (pw, pw, ph, ph), value=fill)
+    out_h, out_w = pool2d_output_size((H, W), (kh, kw), (sh, sw), (ph, pw))
+    Y = X.new_empty(*X.shape[:-2], out_h, out_w)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = X[..., i * sh:i * sh + kh, j * sw:j * sw + kw]
+            Y[..., i, j] = window.amax(dim=(-2, -1)) if mode == "max" else window.mean(dim=(-2, -1))
+    return Y
+
+
+def _pool_settings(X: torch.Tensor, pool_size: int | tuple[int, int], stride: int | tuple[int, int] | None,
+                   padding: int | tuple[int, int], mode: str) -> tuple[tuple[int, int], ...]:
+    """Check pooling's arguments; return the (height, width) pairs of window, stride and padding."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not isinstance(X, torch.Tensor):
@@ -48,13 +64,4 @@ def pool2d(X: torch.Tensor, pool_size: int | tuple[int, int], stride: int | tupl
                          f"{(H + 2 * ph, W + 2 * pw)} (input {(H, W)}, padding {(ph, pw)})")
     if mode == "avg" and not X.is_floating_point():
         raise TypeError(f"average pooling needs a floating-point tensor, got {X.dtype}")
-
-    fill = 0.0 if mode == "avg" else (-float("inf") if X.is_floating_point() else torch.iinfo(X.dtype).min)
-    X = F.pad(X, (pw, pw, ph, ph), value=fill)
-    out_h, out_w = pool2d_output_size((H, W), (kh, kw), (sh, sw), (ph, pw))
-    Y = X.new_empty(*X.shape[:-2], out_h, out_w)
-    for i in range(out_h):
-        for j in range(out_w):
-            window = X[..., i * sh:i * sh + kh, j * sw:j * sw + kw]
-            Y[..., i, j] = window.amax(dim=(-2, -1)) if mode == "max" else window.mean(dim=(-2, -1))
-    return Y
+    return (kh, kw), (sh, sw), (ph, pw)
