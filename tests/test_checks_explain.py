@@ -41,7 +41,7 @@ def stub(*args, **kwargs):
     raise NotImplementedError("Exercise: write your solution here")
 
 
-@pytest.mark.parametrize("check", [checks.check_grad_cam_map, checks.check_occlusion_drop])
+@pytest.mark.parametrize("check", [checks.check_grad_cam_map, checks.check_occlusion_drop, checks.check_ig_trapezoid])
 def test_a_stub_is_not_implemented_yet(check):
     assert "not implemented yet" in fails(check, stub)
 
@@ -70,7 +70,8 @@ def test_check_occlusion_drop_cannot_be_passed_with_the_library_function():
 
     message = fails(checks.check_occlusion_drop, library)
     assert message.startswith("library uses cnnlib.explain.occlusion: this exercise asks you to write it without it")
-    assert cnnlib.occlusion is cnnlib.explain.occlusion and cnnlib.occlusion.__module__ == "cnnlib.explain"  # untouched
+    assert cnnlib.occlusion is cnnlib.explain.occlusion  # untouched
+    assert cnnlib.occlusion.__module__ == "cnnlib.explain.maps"
     assert cnnlib.occlusion.__code__.co_name == "occlusion" and cnnlib.occlusion.__defaults__  # its code is back
 
 
@@ -80,3 +81,60 @@ def test_check_grad_cam_map_cannot_be_passed_with_the_library():
         return grad_cam_map(activations, gradients)
 
     assert "library uses cnnlib.explain.grad_cam: this exercise" in fails(checks.check_grad_cam_map, library)
+
+
+def ig_trapezoid(model, x, target, baseline, steps):
+    start = torch.as_tensor(baseline, dtype=x.dtype).expand_as(x)
+    total = torch.zeros_like(x)
+    for k in range(steps):
+        point = (start + k / (steps - 1) * (x - start)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(point)[:, target].sum(), point)
+        total += grad * (0.5 if k in (0, steps - 1) else 1.0) / (steps - 1)
+    return (x - start) * total
+
+
+def test_check_ig_trapezoid_passes_the_right_answer_and_names_the_mistakes(capsys):
+    assert checks.check_ig_trapezoid(ig_trapezoid)
+    assert checks.check_ig_trapezoid(ig_trapezoid, n_random=8, seed=1603)
+    assert "✓ ig_trapezoid" in capsys.readouterr().out
+    assert "not implemented yet" in fails(checks.check_ig_trapezoid, stub)
+
+    def captums_weights(model, x, target, baseline, steps):  # 1/steps per point, ends halved: sums to 1 - 1/steps
+        return ig_trapezoid(model, x, target, baseline, steps) * (steps - 1) / steps
+
+    def right_sum(model, x, target, baseline, steps):  # the gradient at the right ends only
+        start = torch.as_tensor(baseline, dtype=x.dtype).expand_as(x)
+        total = torch.zeros_like(x)
+        for k in range(1, steps + 1):
+            point = (start + k / steps * (x - start)).requires_grad_(True)
+            total += torch.autograd.grad(model(point)[:, target].sum(), point)[0] / steps
+        return (x - start) * total
+
+    def no_difference(model, x, target, baseline, steps):  # the average gradient, not times (x - baseline)
+        start = torch.as_tensor(baseline, dtype=x.dtype).expand_as(x)
+        return ig_trapezoid(model, x, target, baseline, steps) / torch.where(x == start, 1.0, x - start)
+
+    def probability(model, x, target, baseline, steps):  # the softmax probability instead of the logit
+        def prob(z):
+            return model(z).softmax(dim=1)
+        return ig_trapezoid(prob, x, target, baseline, steps)
+
+    for wrong in (captums_weights, right_sum, no_difference, probability):
+        assert "smallest failing one" in fails(checks.check_ig_trapezoid, wrong), wrong.__name__
+
+
+def test_check_ig_trapezoid_refuses_the_finished_versions():
+    import cnnlib
+
+    def library(model, x, target, baseline, steps):
+        return cnnlib.integrated_gradients(model, x, target, baseline=baseline, steps=steps, method="riemann_trapezoid")
+
+    assert "integrated_gradients" in fails(checks.check_ig_trapezoid, library)
+    from captum.attr import IntegratedGradients
+
+    def captum(model, x, target, baseline, steps):
+        out = IntegratedGradients(model).attribute(x, baselines=baseline, target=target, n_steps=steps,
+                                                   method="riemann_trapezoid")
+        return out * steps / (steps - 1)
+
+    assert "IntegratedGradients" in fails(checks.check_ig_trapezoid, captum)

@@ -1,4 +1,5 @@
-"""cnnlib.explain: feature maps, saliency, Grad-CAM and occlusion, checked against grad-cam and captum."""
+"""cnnlib.explain: feature maps, saliency, SmoothGrad, Integrated Gradients, Grad-CAM and occlusion, checked
+against grad-cam and captum; deletion and insertion curves on a model where the right order is known."""
 
 import numpy as np
 import pytest
@@ -337,6 +338,9 @@ def test_overlay_rejects_bad_input():
 
 def test_the_public_names_are_re_exported():
     assert cnnlib.grad_cam is grad_cam and cnnlib.explain.occlusion is occlusion
+    for name in ("smooth_grad", "integrated_gradients", "deletion_curve", "insertion_curve"):
+        assert getattr(cnnlib, name) is getattr(cnnlib.explain, name) and name in cnnlib.__all__
+    assert set(cnnlib.explain.__all__) <= set(dir(cnnlib.explain))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -403,3 +407,227 @@ def test_a_module_that_runs_twice_is_named_not_silently_reported_once():
             method()
     assert no_hooks(model)
     assert feature_maps(model, x, "2")["2"].shape == (1, 4, 8, 8)  # a layer that runs once is fine
+
+
+# ----------------------------------------------------------------------------------------------------------
+# SmoothGrad and Integrated Gradients, checked against captum
+# ----------------------------------------------------------------------------------------------------------
+
+def same_range_batch(n: int = 3, size: int = 9) -> torch.Tensor:
+    """Images whose range (max - min) is exactly 1, so that captum's one stdev is our per-image one."""
+    torch.manual_seed(1)
+    x = torch.rand(n, 3, size, size)
+    x[:, 0, 0, 0], x[:, 0, 0, 1] = 0.0, 1.0
+    return x
+
+
+@pytest.mark.parametrize("absolute", [True, False])
+def test_smooth_grad_equals_captum_noise_tunnel_with_the_same_seed(absolute):
+    from captum.attr import NoiseTunnel, Saliency
+
+    model, x, t = small_cnn().eval(), same_range_batch(), torch.tensor([1, 4, 2])
+    ours = cnnlib.smooth_grad(model, x, t, samples=7, noise=0.2, seed=3, absolute=absolute, batch_size=4)
+    torch.manual_seed(3)
+    theirs = NoiseTunnel(Saliency(model)).attribute(x.clone().requires_grad_(True), nt_type="smoothgrad",
+                                                    nt_samples=7, stdevs=0.2, target=t, abs=absolute)
+    torch.testing.assert_close(ours, theirs.abs().amax(dim=1), rtol=1e-5, atol=1e-7)
+    assert ours.shape == (3, 9, 9) and no_hooks(model)
+
+
+def test_smooth_grad_without_noise_is_saliency_and_the_seed_fixes_the_noise():
+    model, x = small_cnn(), torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(cnnlib.smooth_grad(model, x, 1, samples=3, noise=0.0), saliency(model, x, 1))
+    one = cnnlib.smooth_grad(model, x, samples=4, seed=5)
+    torch.testing.assert_close(cnnlib.smooth_grad(model, x, samples=4, seed=5), one, rtol=0, atol=0)
+    assert not torch.allclose(cnnlib.smooth_grad(model, x, samples=4, seed=6), one)
+    assert model.training  # the mode it was in
+
+
+def test_smooth_grad_is_smoother_than_saliency():
+    """Its point: the map of a noisy-gradient model varies less from pixel to pixel than the plain gradient."""
+    model = efficientnet_lite0(weights="imagenet").eval()
+    x = cat_in_quadrant(0, size=64)
+    plain, smooth = saliency(model, x)[0], cnnlib.smooth_grad(model, x, samples=16)[0]
+
+    def roughness(m):  # mean jump between neighbours, relative to the map's mean
+        return ((m[1:] - m[:-1]).abs().mean() + (m[:, 1:] - m[:, :-1]).abs().mean()) / m.mean()
+
+    assert roughness(smooth) < 0.8 * roughness(plain)
+
+
+@pytest.mark.parametrize("method", cnnlib.explain.IG_METHODS)
+def test_integrated_gradients_equals_captum(method):
+    from captum.attr import IntegratedGradients
+
+    model, x, t = small_cnn().eval(), torch.randn(3, 3, 8, 8), torch.tensor([0, 3, 2])
+    baseline = torch.rand(1, 3, 8, 8)
+    ours = cnnlib.integrated_gradients(model, x, t, baseline=baseline, steps=9, method=method, batch_size=4)
+    theirs = IntegratedGradients(model).attribute(x, baselines=baseline, target=t, n_steps=9, method=method)
+    if method == "riemann_trapezoid":
+        # captum 0.9 gives every interval 1/n with the ends halved, so its weights sum to 1 - 1/n, not 1:
+        # its attributions are (n - 1)/n of the trapezoid rule's (see the linear-model test below).
+        theirs = theirs * 9 / 8
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
+    assert ours.shape == x.shape and no_hooks(model)
+
+
+def test_integrated_gradients_defaults_are_captums():
+    from captum.attr import IntegratedGradients
+
+    model, x = small_cnn().eval(), torch.randn(2, 3, 8, 8)
+    target = model(x).argmax(dim=1)
+    torch.testing.assert_close(cnnlib.integrated_gradients(model, x),
+                               IntegratedGradients(model).attribute(x, target=target), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", cnnlib.explain.IG_METHODS)
+def test_integrated_gradients_of_a_linear_model_is_weight_times_difference(method):
+    """For a linear score every rule is exact: completeness holds to float precision, whatever the steps."""
+    from captum.attr import IntegratedGradients
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).double()
+    x, base = torch.randn(2, 3, 2, 2, dtype=torch.float64), torch.randn(2, 3, 2, 2, dtype=torch.float64)
+    ours = cnnlib.integrated_gradients(model, x, 1, baseline=base, steps=4, method=method)
+    torch.testing.assert_close(ours, (x - base) * model[1].weight[1].view(3, 2, 2))
+    gap = (model(x) - model(base))[:, 1]
+    torch.testing.assert_close(ours.sum(dim=(1, 2, 3)), gap)
+    theirs = IntegratedGradients(model).attribute(x, baselines=base, target=1, n_steps=4, method=method)
+    expected = gap * (3 / 4 if method == "riemann_trapezoid" else 1)  # captum's trapezoid misses 1/n of it
+    torch.testing.assert_close(theirs.sum(dim=(1, 2, 3)), expected)
+
+
+def test_integrated_gradients_completeness_improves_with_steps():
+    model = small_cnn().double().eval()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        gap = model(x)[:, 2] - model(torch.zeros_like(x))[:, 2]
+    errors = [(cnnlib.integrated_gradients(model, x, 2, steps=s, method="riemann_right").sum(dim=(1, 2, 3)) - gap)
+              .abs().max().item() for s in (4, 64)]
+    assert errors[1] < errors[0] / 4
+    fine = cnnlib.integrated_gradients(model, x, 2, steps=64).sum(dim=(1, 2, 3))  # Gauss-Legendre
+    torch.testing.assert_close(fine, gap, rtol=1e-2, atol=1e-6)  # ReLUs: a piecewise constant integrand
+
+
+def test_path_weights():
+    for method in cnnlib.explain.IG_METHODS:
+        alphas, weights = cnnlib.explain.path_weights(6, method)
+        assert alphas.shape == weights.shape == (6,) and 0 <= alphas.min() and alphas.max() <= 1
+        torch.testing.assert_close(weights.sum(), torch.tensor(1.0, dtype=torch.float64))
+    alphas, weights = cnnlib.explain.path_weights(3, "gausslegendre")  # exact up to degree 5: the integral of a^5
+    torch.testing.assert_close((weights * alphas ** 5).sum(), torch.tensor(1 / 6, dtype=torch.float64))
+    torch.testing.assert_close(cnnlib.explain.path_weights(4, "riemann_left")[0],
+                               torch.tensor([0, 0.25, 0.5, 0.75], dtype=torch.float64))
+    with pytest.raises(ValueError, match="unknown method 'simpson'"):
+        cnnlib.explain.path_weights(4, "simpson")
+    with pytest.raises(ValueError, match="steps >= 2"):
+        cnnlib.explain.path_weights(1, "riemann_trapezoid")
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        cnnlib.explain.path_weights(0)
+
+
+def test_smooth_grad_and_integrated_gradients_reject_bad_input():
+    model, x = small_cnn(), torch.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match="samples must be a positive int"):
+        cnnlib.smooth_grad(model, x, samples=0)
+    with pytest.raises(ValueError, match="noise must be a number >= 0"):
+        cnnlib.smooth_grad(model, x, noise=-0.1)
+    with pytest.raises(ValueError, match="add a batch dimension"):
+        cnnlib.smooth_grad(model, x[0])
+    with pytest.raises(ValueError, match="does not broadcast"):
+        cnnlib.integrated_gradients(model, x, baseline=torch.zeros(3, 4, 4))
+    with pytest.raises(ValueError, match="out of range"):
+        cnnlib.integrated_gradients(model, x, target=5)
+    assert model.training and no_hooks(model)
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_smooth_grad_and_integrated_gradients_work_under_no_grad(mode):
+    model, x = small_cnn().eval(), torch.randn(2, 3, 8, 8)
+    sg, ig = cnnlib.smooth_grad(model, x, 1, samples=2), cnnlib.integrated_gradients(model, x, 1, steps=3)
+    with mode():
+        torch.testing.assert_close(cnnlib.smooth_grad(model, x, 1, samples=2), sg)
+        torch.testing.assert_close(cnnlib.integrated_gradients(model, x, 1, steps=3), ig)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Deletion and insertion curves, on a model where the right order is known
+# ----------------------------------------------------------------------------------------------------------
+
+class Evidence(nn.Module):
+    """Class 1's logit is ``sum(w * x)`` over a 4x4 single-channel image, class 0's is 0: p1 = sigmoid(w . x)."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = nn.Parameter(w.double())
+
+    def forward(self, x):
+        score = (self.w * x).sum(dim=(1, 2, 3))
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def test_deletion_and_insertion_curves_follow_the_evidence():
+    w = torch.arange(16.0).view(1, 4, 4) / 10            # pixel i carries evidence i / 10
+    model, x = Evidence(w), torch.ones(1, 1, 4, 4, dtype=torch.float64)
+    truth = w.clone()                                     # the right map: delete the strongest evidence first
+    deletion = cnnlib.explain.deletion_curve(model, x, truth, target=1, steps=4)
+    left = [w.flatten().sort().values[:16 - k].sum() for k in (0, 4, 8, 12, 16)]  # what is not deleted yet
+    torch.testing.assert_close(deletion[0], torch.sigmoid(torch.stack(left)).double())
+    insertion = cnnlib.explain.insertion_curve(model, x, truth, target=1, steps=4)
+    inserted = [w.flatten().sort(descending=True).values[:k].sum() for k in (0, 4, 8, 12, 16)]
+    torch.testing.assert_close(insertion[0], torch.sigmoid(torch.stack(inserted)).double())
+    # The right map beats the reversed one on both curves, and a random order falls between them.
+    auc = cnnlib.explain.area_under_curve
+    reverse = -truth
+    noise = torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(0))
+    d = [auc(cnnlib.explain.deletion_curve(model, x, m, 1, steps=16)).item() for m in (truth, noise, reverse)]
+    i = [auc(cnnlib.explain.insertion_curve(model, x, m, 1, steps=16)).item() for m in (truth, noise, reverse)]
+    assert d[0] < d[1] < d[2] and i[0] > i[1] > i[2]
+
+
+def test_curves_start_and_end_at_the_image_and_the_baseline():
+    model, x = small_cnn().eval(), torch.randn(2, 3, 8, 8)
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
+    heat = torch.rand(2, 8, 8)
+    with torch.no_grad():
+        p_x, p_b = model(x).softmax(dim=1)[:, 4], model(blurred).softmax(dim=1)[:, 4]
+    deletion = cnnlib.explain.deletion_curve(model, x, heat, 4, steps=5, baseline=blurred)
+    insertion = cnnlib.explain.insertion_curve(model, x, heat, 4, steps=5, baseline=blurred)
+    assert deletion.shape == insertion.shape == (2, 6)
+    torch.testing.assert_close(deletion[:, 0], p_x)
+    torch.testing.assert_close(deletion[:, -1], p_b)
+    torch.testing.assert_close(insertion[:, 0], p_b)
+    torch.testing.assert_close(insertion[:, -1], p_x)
+    assert model.training is False and no_hooks(model)
+
+
+def test_pixel_order_breaks_ties_at_random_and_reproducibly():
+    flat = torch.zeros(1, 8, 8)
+    flat[0, 5, 6] = 1.0
+    one, two = cnnlib.explain.pixel_order(flat, seed=0), cnnlib.explain.pixel_order(flat, seed=1)
+    assert one[0, 0] == two[0, 0] == 5 * 8 + 6                     # the most important pixel first
+    assert sorted(one[0].tolist()) == list(range(64))               # a permutation of the pixels
+    assert not torch.equal(one, two) and torch.equal(one, cnnlib.explain.pixel_order(flat, seed=0))
+    assert one[0, 1:33].float().mean() > 10                          # not top-left first: a tie is shuffled
+
+
+def test_area_under_curve():
+    curves = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    torch.testing.assert_close(cnnlib.explain.area_under_curve(curves), torch.tensor([1.0, 0.5, 0.25]))
+    with pytest.raises(ValueError, match="steps >= 1"):
+        cnnlib.explain.area_under_curve(torch.ones(2, 1))
+
+
+def test_curves_reject_bad_input():
+    model, x = small_cnn(), torch.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match="one \\(H, W\\) map per image"):
+        cnnlib.explain.deletion_curve(model, x, torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="one \\(H, W\\) map per image"):
+        cnnlib.explain.insertion_curve(model, x, torch.rand(1, 8, 8))
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        cnnlib.explain.deletion_curve(model, x, torch.rand(2, 8, 8), steps=0)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        cnnlib.explain.deletion_curve(model, x, torch.rand(2, 8, 8), baseline=torch.zeros(5, 8, 8))
+    with pytest.raises(ValueError, match="NaN"):
+        cnnlib.explain.pixel_order(torch.full((1, 2, 2), float("nan")))
+    assert model.training

@@ -1,4 +1,5 @@
-"""Chapter 16's checks: Grad-CAM's map from activations and gradients, one occlusion patch."""
+"""Chapter 16's checks: Grad-CAM's map from activations and gradients, one occlusion patch, Integrated
+Gradients with the trapezoid rule."""
 
 from __future__ import annotations
 
@@ -90,3 +91,41 @@ class _ChangedInput(Exception):
 
 
 # ----------------------------------------------------------------------------------------------------------
+
+
+def _ref_ig_trapezoid(model, x, target, baseline, steps):
+    x = x.double()
+    start = torch.as_tensor(baseline, dtype=torch.float64).expand_as(x)
+    total = torch.zeros_like(x)
+    for k in range(steps):  # the trapezoid rule on steps points from the baseline (k = 0) to x (k = steps - 1)
+        point = (start + k / (steps - 1) * (x - start)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(point)[:, target].sum(), point)
+        total += grad * (0.5 if k in (0, steps - 1) else 1.0) / (steps - 1)
+    return ((x - start) * total).detach()
+
+
+def check_ig_trapezoid(fn: Callable, n_random: int = 6, seed: int = 0,
+                       forbid: Iterable[str] = ("cnnlib.explain.integrated_gradients",
+                                                "captum.attr.IntegratedGradients")) -> bool:
+    """Check ``fn(model, x, target, baseline, steps) -> (N, C, H, W)``: Integrated Gradients of the logit of class
+    ``target``, the path integral by the trapezoid rule on ``steps`` evenly spaced points from ``baseline``
+    (a number or a tensor like ``x``) to ``x``, both ends included.
+    """
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+
+    def model(channels: int, classes: int) -> nn.Module:  # tanh: the gradient changes all along the path
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+        return nn.Sequential(nn.Conv2d(channels, 3, 2), nn.Tanh(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(3, classes)).double()
+
+    cases = [Case((model(1, 2), _ramp(1, 1, 2, 2).double() / 3, 1, 0.0, 2)),
+             Case((model(1, 2), _ramp(1, 1, 2, 2).double() / 3, 0, 0.5, 3)),
+             Case((model(2, 3), _ramp(2, 2, 3, 3).double() / 35, 2, torch.full((2, 2, 3, 3), -0.2).double(), 4))]
+    for _ in range(n_random):
+        N, C, H, W = _randint(g, 1, 3), _randint(g, 1, 3), _randint(g, 2, 5), _randint(g, 2, 5)
+        x = torch.randn(N, C, H, W, generator=g, dtype=torch.float64)
+        baseline = torch.randn(N, C, H, W, generator=g, dtype=torch.float64) if _randint(g, 0, 1) else 0.0
+        cases.append(Case((model(C, 4), x, _randint(g, 0, 3), baseline, _randint(g, 2, 9))))
+    return check(fn, _ref_ig_trapezoid, cases, atol=1e-6, forbid=forbid)
