@@ -3,6 +3,10 @@
 ``resnet(config_or_name, in_channels, num_classes)`` builds every variant from a ``ResNetConfig``.
 The named ImageNet configurations have exactly torchvision's layers and parameter counts; the
 ones with ``residual=False`` are the "plain" networks of the paper, the same layers without shortcuts.
+The same config gives ResNeXt (Xie et al., 2017: ``groups``, the "cardinality" of the grouped 3x3) and
+wide ResNets (Zagoruyko and Komodakis, 2016: a larger ``width_per_group``). ``load_torchvision_resnet``
+loads a torchvision state dict into ours (our ``stem``/``shortcut``/``head`` are its ``conv1``+``bn1``,
+``downsample`` and ``fc``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import torch
 from torch import nn
 
 from ._config import resolve_config
+from ._weights import load_renamed
 
 
 def _norm(channels: int, batch_norm: bool) -> nn.Module:
@@ -25,8 +30,11 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, residual: bool = True,
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, groups: int = 1, width_per_group: int = 64):
         super().__init__()
+        if groups != 1 or width_per_group != 64:
+            raise ValueError("BasicBlock has no grouped or widened version (as in torchvision): use "
+                             f"block='bottleneck' for groups={groups}, width_per_group={width_per_group}")
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=not batch_norm)
         self.bn1 = _norm(channels, batch_norm)
@@ -47,19 +55,22 @@ class Bottleneck(nn.Module):
     """1x1 reduce, 3x3, 1x1 expand (x4) plus a shortcut (ResNet-50 and deeper).
 
     As in torchvision ("ResNet v1.5"), the stride sits on the 3x3 convolution, not on the first 1x1.
+    ResNeXt splits the 3x3 into ``groups`` convolutions of ``width_per_group * channels / 64`` channels each;
+    a wide ResNet keeps one group and doubles ``width_per_group``. The output stays ``4 * channels``.
     """
 
     expansion = 4
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, residual: bool = True,
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, groups: int = 1, width_per_group: int = 64):
         super().__init__()
         out_channels = channels * self.expansion
-        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=not batch_norm)
-        self.bn1 = _norm(channels, batch_norm)
-        self.conv2 = nn.Conv2d(channels, channels, 3, stride=stride, padding=1, bias=not batch_norm)
-        self.bn2 = _norm(channels, batch_norm)
-        self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=not batch_norm)
+        width = int(channels * (width_per_group / 64.0)) * groups  # torchvision's formula
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=not batch_norm)
+        self.bn1 = _norm(width, batch_norm)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=not batch_norm)
+        self.bn2 = _norm(width, batch_norm)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=not batch_norm)
         self.bn3 = _norm(out_channels, batch_norm)
         self.relu = nn.ReLU(inplace=True)
         self.shortcut = _shortcut(in_channels, out_channels, stride, batch_norm) if residual else None
@@ -90,7 +101,8 @@ class ResNetConfig:
 
     ``layers[i]`` blocks of width ``widths[i]`` per stage; every stage after the first starts with
     stride 2. ``stem``: ``"imagenet"`` (7x7 stride-2 convolution and 3x3 stride-2 max-pool: /4) or
-    ``"small"`` (one 3x3 stride-1 convolution, for 28-32 px inputs).
+    ``"small"`` (one 3x3 stride-1 convolution, for 28-32 px inputs). ``groups`` and ``width_per_group``
+    shape the bottleneck's 3x3 (ResNeXt, wide ResNet); the defaults 1 and 64 give the plain bottleneck.
     """
 
     block: str = "basic"
@@ -99,6 +111,8 @@ class ResNetConfig:
     stem: str = "imagenet"
     residual: bool = True
     batch_norm: bool = True
+    groups: int = 1
+    width_per_group: int = 64
 
     def __post_init__(self):
         if self.block not in BLOCKS:
@@ -109,12 +123,25 @@ class ResNetConfig:
             raise ValueError(f"need one width per stage: layers {self.layers}, widths {self.widths}")
         if any(n < 1 for n in self.layers) or any(w < 1 for w in self.widths):
             raise ValueError(f"layers and widths must be positive: {self.layers}, {self.widths}")
+        if self.groups < 1 or self.width_per_group < 1:
+            raise ValueError(f"groups and width_per_group must be positive, got {self.groups}, {self.width_per_group}")
+        if self.block == "basic" and (self.groups, self.width_per_group) != (1, 64):
+            raise ValueError("groups and width_per_group need block='bottleneck' (as in torchvision)")
 
 
 CONFIGS: dict[str, ResNetConfig] = {
     "resnet18": ResNetConfig("basic", (2, 2, 2, 2)),
     "resnet34": ResNetConfig("basic", (3, 4, 6, 3)),
     "resnet50": ResNetConfig("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ResNetConfig("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ResNetConfig("bottleneck", (3, 8, 36, 3)),
+    # ResNeXt (Xie et al., 2017), named "depth_groups x width": 32 groups of 4 channels in layer1's 3x3.
+    "resnext50_32x4d": ResNetConfig("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4),
+    "resnext101_32x8d": ResNetConfig("bottleneck", (3, 4, 23, 3), groups=32, width_per_group=8),
+    "resnext101_64x4d": ResNetConfig("bottleneck", (3, 4, 23, 3), groups=64, width_per_group=4),
+    # Wide ResNets (Zagoruyko and Komodakis, 2016), torchvision's bottleneck version: the 3x3s twice as wide.
+    "wide_resnet50_2": ResNetConfig("bottleneck", (3, 4, 6, 3), width_per_group=128),
+    "wide_resnet101_2": ResNetConfig("bottleneck", (3, 4, 23, 3), width_per_group=128),
     # The paper's plain baselines: the same layers, no shortcuts.
     "plain18": ResNetConfig("basic", (2, 2, 2, 2), residual=False),
     "plain34": ResNetConfig("basic", (3, 4, 6, 3), residual=False),
@@ -146,7 +173,8 @@ class ResNet(nn.Module):
             blocks = []
             for j in range(count):
                 stride = 2 if i > 1 and j == 0 else 1
-                blocks.append(block(channels, stage_width, stride, config.residual, bn))
+                blocks.append(block(channels, stage_width, stride, config.residual, bn, config.groups,
+                                    config.width_per_group))
                 channels = stage_width * block.expansion
             setattr(self, f"layer{i}", nn.Sequential(*blocks))
         self.num_stages = len(config.layers)
@@ -183,3 +211,13 @@ def resnet34(in_channels: int = 3, num_classes: int = 1000, **changes) -> ResNet
 def resnet50(in_channels: int = 3, num_classes: int = 1000, **changes) -> ResNet:
     """ResNet-50 (bottleneck blocks 3-4-6-3); keyword arguments change fields of its ``ResNetConfig``."""
     return resnet(replace(CONFIGS["resnet50"], **changes), in_channels, num_classes)
+
+
+#: torchvision's ResNet key names -> ours (first matching rule wins).
+TORCHVISION_RULES = ((r"^conv1\.", "stem.0."), (r"^bn1\.", "stem.1."), (r"\.downsample\.", ".shortcut."),
+                     (r"^fc\.", "head.2."))
+
+
+def load_torchvision_resnet(model: ResNet, state_dict) -> ResNet:
+    """Load a ``torchvision.models`` ResNet/ResNeXt/wide ResNet state dict into ``model``, strictly."""
+    return load_renamed(model, state_dict, TORCHVISION_RULES, "ResNet")
