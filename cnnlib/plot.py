@@ -76,9 +76,9 @@ def _draw_history(axes, history, epochs: int | None = None) -> None:
         loss_ax.plot(done, history.val_loss, "s--", color="C1", label="val loss")
         acc_ax.plot(done, history.val_acc, "s--", color="C1", label="val acc")
     acc_ax.set_ylim(0, 1)
-    right = epochs or max([len(history)] + [p for p, *_ in history.running])
+    right = max(epochs or max([len(history)] + [p for p, *_ in history.running]), 1)
     for ax, name in ((loss_ax, "loss"), (acc_ax, "accuracy")):
-        ax.set_xlim(0, max(right, 1))
+        ax.set_xlim(0, right + max(0.1, 0.03 * right))  # a margin, so the last epoch's markers show whole
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

@@ -124,3 +124,13 @@ def test_show_feature_maps_rejects_bad_input():
         cnnlib.show_feature_maps({"x": torch.rand(3, 4, 4)})
     with pytest.raises(ValueError, match="image 2 is out of range"):
         cnnlib.show_feature_maps(torch.rand(2, 3, 4, 4), image=2)
+
+
+def test_history_plot_leaves_room_for_the_last_epochs_markers():
+    history = History(train_loss=[1.0, 0.5, 0.4], train_acc=[0.5, 0.7, 0.8], val_loss=[0.9, 0.6, 0.5],
+                      val_acc=[0.6, 0.7, 0.75], seconds=[1.0] * 3, examples_per_sec=[1.0] * 3)
+    fig = cnnlib.plot_history(history)
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        assert low == 0 and high > 3  # the markers at epoch 3 are not cut in half by the edge
+    matplotlib.pyplot.close(fig)

@@ -1,4 +1,4 @@
-"""Chapter 15's checks: the one-cycle schedule, random crop with padding."""
+"""Chapter 15's checks: the one-cycle schedule, random crop with padding, the EMA update of weight averaging."""
 
 from __future__ import annotations
 
@@ -104,3 +104,47 @@ def check_random_crop(fn: Callable, seed: int = 0, forbid: Iterable[str] = ("cnn
     print(f"✓ {name}: every output is a shifted copy with zeros filling, every shift occurs, "
           "each example draws its own")
     return True
+
+
+#: The finished EMA updates: torch's swa_utils and cnnlib.averaging.
+NO_AVERAGING = ("torch.optim.swa_utils.get_ema_multi_avg_fn", "torch.optim.swa_utils.AveragedModel", "cnnlib.averaging")
+
+
+def check_ema_update(fn: Callable, n_random: int = 0, seed: int = 0, forbid: Iterable[str] = NO_AVERAGING) -> bool:
+    """Check ``fn(averaged, current, decay)``, one in-place EMA step ``a <- decay * a + (1 - decay) * w`` over two
+    lists of tensors, against ``torch.optim.swa_utils.get_ema_multi_avg_fn``: each case runs several steps in a
+    row from the same start. ``n_random`` more cases are drawn with ``seed``; swa_utils and cnnlib.averaging
+    are refused.
+    """
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+    def reference(start, currents, decay):
+        averaged = [t.clone() for t in start]
+        for current in currents:
+            get_ema_multi_avg_fn(decay)(averaged, [c.clone() for c in current], None)
+        return tuple(averaged)
+
+    def in_place(start, currents, decay):
+        averaged = [t.clone() for t in start]
+        for current in currents:
+            fn(averaged, [c.clone() for c in current], decay)  # what it returns is ignored: a changes in place
+        return tuple(averaged)
+
+    in_place.__signature__ = inspect.signature(reference)
+    g = torch.Generator().manual_seed(seed)
+
+    def case(shapes, steps, decay):
+        start = [torch.randn(shape, generator=g) for shape in shapes]
+        return Case(([t for t in start], [[torch.randn(shape, generator=g) for shape in shapes]
+                                          for _ in range(steps)], decay))
+
+    cases = [case([(1,)], 1, 0.5), case([(2,)], 1, 0.9), case([(2,)], 1, 0.0), case([(3,), (2, 2)], 2, 0.75),
+             case([(2, 3), (4,)], 5, 0.99), case([(4, 4), (4,), (2, 1, 3)], 10, 0.9)]
+    for _ in range(n_random):
+        shapes = [tuple(_randint(g, 1, 4) for _ in range(_randint(g, 1, 3))) for _ in range(_randint(g, 1, 3))]
+        cases.append(case(shapes, _randint(g, 1, 8), round(float(torch.rand(1, generator=g)), 3)))
+    if fn is None or fn is Ellipsis:
+        return check(fn, reference, cases, "ema_update")
+    in_place.__name__ = getattr(fn, "__name__", "ema_update")
+    return check(in_place, reference, cases, in_place.__name__ + " (several steps in place)", atol=1e-6, rtol=1e-5,
+                 forbid=forbid)
