@@ -243,8 +243,9 @@ class TimeEstimate(Callback):
     """
 
     def __init__(self, warmup: int = 3, steps: int = 20, seconds: float = 2.0, min_seconds: float = 60.0,
-                 hint: str = "for a shorter run, set CNNLIB_QUICK=1 before starting Jupyter; each chapter says "
-                             "what quick mode changes"):
+                 hint: str = "for a shorter run, chapters with a long one offer the CPU setting: set "
+                             "SETTING = \"cpu\" in their settings cell and run again (each says what it "
+                             "changes and what it reaches); CNNLIB_QUICK=1 is the tests' quick mode"):
         self.warmup, self.steps, self.seconds, self.min_seconds, self.hint = warmup, steps, seconds, min_seconds, hint
         self.start: float | None = None
         self.estimate: float | None = None  #: seconds for every step of this fit, once measured

@@ -622,6 +622,178 @@ def receptive_field() -> bytes:
     return canvas.svg()
 
 
+# ---------------------------------------------------------------- chapter 17: modern CNN design
+def _block_boxes(convs: Sequence[nn.Conv2d], after: Sequence[str]) -> list[tuple[str, str]]:
+    """One box per convolution: kernel, stride, channels in -> out, groups, then what follows it."""
+    boxes = []
+    for conv, tail in zip(convs, after):
+        k, s, g = pair(conv.kernel_size), pair(conv.stride), conv.groups
+        groups = "" if g == 1 else (", depthwise" if g == conv.in_channels == conv.out_channels else f", {g} groups")
+        boxes.append((f"conv {k}×{k}{', stride ' + str(s) if s > 1 else ''}, {conv.in_channels} → "
+                      f"{conv.out_channels}{groups}{tail}", "conv"))
+    return boxes
+
+
+def resnext_block() -> bytes:
+    names = ("resnet50", "resnext50_32x4d", "wide_resnet50_2")
+    blocks = [models.resnet(name).layer1[1] for name in names]
+    canvas = Canvas(21.5, 8.0)
+    canvas.text(0.3, 0.45, "One bottleneck block (layer1, identity shortcut) from the same ResNetConfig: "
+                "plain, ResNeXt (32 groups), wide (2× inner width)", size=10, ha="left", weight="bold")
+    for i, (name, block) in enumerate(zip(names, blocks)):
+        x = 3.0 + i * 7.2
+        boxes = _block_boxes([block.conv1, block.conv2, block.conv3], [" + BN + ReLU", " + BN + ReLU", " + BN"])
+        _residual(canvas, x, name, [(wrap(t, 32), k) for t, k in boxes], "identity", f"{block.conv1.in_channels} ch")
+        conv = block.conv2
+        canvas.text(x, 6.95, f"block: {cnnlib.count_params(block):,} parameters; the 3×3: "
+                    f"{conv.weight.numel():,}", size=7.5)
+    g = blocks[1].conv2.groups
+    canvas.text(10.75, 7.5, f"A grouped 3×3 is {g} small convolutions side by side, each seeing "
+                f"{blocks[1].conv2.in_channels // g} of the channels: {g}× fewer weights than one full 3×3 of the "
+                "same width, which ResNeXt spends on a wider block.", size=7.5)
+    return canvas.svg()
+
+
+def inverted_residual() -> bytes:
+    plain = models.mobilenet_v2().features[3]  # stage 2's second block: 24 -> 24 channels, stride 1
+    c = plain.conv[0][0].in_channels
+    hidden = plain.conv[0][0].out_channels
+    with_se = models.InvertedResidual(c, c, 1, hidden // c, se_ratio=0.25)
+    se = with_se.conv[2]
+    size = 56
+    canvas = Canvas(17.5, 9.0)
+    canvas.text(0.3, 0.45, f"The inverted residual (MobileNetV2, {c} channels at {size}×{size}); right: with "
+                "squeeze-and-excitation", size=10, ha="left", weight="bold")
+    for x, block, title in ((4.2, plain, "mobilenet_v2().features[3]"),
+                            (12.6, with_se, "InvertedResidual(..., se_ratio=0.25)")):
+        convs = [block.conv[0][0], block.conv[1][0], block.conv[-2]]
+        boxes = _block_boxes(convs, [" + BN + ReLU6", " + BN + ReLU6", " + BN (linear)"])
+        if block is with_se:
+            boxes.insert(2, (f"squeeze-excite: pool → 1×1 {se.fc1.in_channels} → {se.fc1.out_channels} → ReLU → "
+                             f"1×1 → {se.fc2.out_channels} → sigmoid, × input", "other"))
+        canvas.text(x, 1.15, title, size=8.5, weight="bold")
+        canvas.box(x, 1.75, 5.6, 0.5, f"input x: {c}×{size}×{size}", "input")
+        bottom = stack(canvas, x, 2.5, [(wrap(t, 52), k) for t, k in boxes], w=7.2, h=0.7, gap=0.35)
+        canvas.arrow([(x, bottom), (x, bottom + 0.3)])
+        canvas.box(x, bottom + 0.65, 0.7, 0.7, "+", "add", size=12)
+        canvas.arrow([(x + 2.8, 1.75), (x + 3.9, 1.75), (x + 3.9, bottom + 0.65), (x + 0.35, bottom + 0.65)])
+        canvas.text(x, bottom + 1.3, f"{cnnlib.count_params(block):,} parameters", size=8)
+    canvas.text(8.4, 8.6, f"narrow ({c}) → wide ({hidden}) → narrow ({c}): the residual joins the narrow ends; "
+                "the projection has no activation. Chapter 13's MBConv is the same block.", size=7.5)
+    return canvas.svg()
+
+
+def convnext_block() -> bytes:
+    bottleneck = models.resnet("resnet50").layer1[1]
+    block = models.convnext("convnext_tiny").stages[0][0]
+    c, hidden = block.pwconv1.in_features, block.pwconv1.out_features
+    k = pair(block.dwconv.kernel_size)
+    canvas = Canvas(17.0, 8.4)
+    canvas.text(0.3, 0.45, "From the ResNet-50 bottleneck to the ConvNeXt block (ConvNeXt-T, stage 1)", size=10,
+                ha="left", weight="bold")
+    boxes = _block_boxes([bottleneck.conv1, bottleneck.conv2, bottleneck.conv3],
+                         [" + BN + ReLU", " + BN + ReLU", " + BN"])
+    _residual(canvas, 3.6, "resnet50, layer1", boxes, "identity", f"{bottleneck.conv1.in_channels} ch")
+    canvas.text(3.6, 7.1, f"{cnnlib.count_params(bottleneck):,} parameters", size=7.5)
+    x = 12.0
+    canvas.text(x, 1.15, "convnext_tiny, stage 1", size=8.5, weight="bold")
+    canvas.box(x, 1.75, 4.8, 0.5, f"input x: {c} ch", "input")
+    bottom = stack(canvas, x, 2.4, [
+        (f"depthwise conv {k}×{k}, {c} ch", "conv"), ("LayerNorm over channels", "norm"),
+        (f"1×1 (Linear), {c} → {hidden}", "conv"), ("GELU", "other"), (f"1×1 (Linear), {hidden} → {c}", "conv"),
+        ("× layer scale (per channel)", "other")], w=5.6, h=0.45, gap=0.22)
+    canvas.arrow([(x, bottom), (x, bottom + 0.25)])
+    canvas.box(x, bottom + 0.55, 0.6, 0.6, "+", "add", size=12)
+    canvas.arrow([(x + 2.4, 1.75), (x + 3.3, 1.75), (x + 3.3, bottom + 0.55), (x + 0.3, bottom + 0.55)])
+    canvas.text(x + 3.45, (1.75 + bottom) / 2, "identity", size=7.5, ha="left", rotation=90)
+    canvas.text(x, bottom + 1.2, f"{cnnlib.count_params(block):,} parameters; no activation after the sum",
+                size=7.5)
+    canvas.text(8.5, 8.0, "spatial mixing first and cheap (depthwise, large kernel), channel mixing in an inverted "
+                "bottleneck (4× wider), one norm and one activation per block", size=7.5)
+    return canvas.svg()
+
+
+# ---------------------------------------------------------------- chapter 18: transposed convolution, U-Net
+def transposed_convolution() -> bytes:
+    X = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    K = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    Y = cnnlib.ops.conv_transpose2d(X[None, None], K[None, None])[0, 0]
+    patches = []  # what each input pixel paints: the transposed convolution of X with only that pixel kept
+    for i in range(2):
+        for j in range(2):
+            one = torch.zeros_like(X)
+            one[i, j] = X[i, j]
+            patches.append(((i, j), cnnlib.ops.conv_transpose2d(one[None, None], K[None, None])[0, 0]))
+    assert torch.equal(sum(p for _, p in patches), Y)
+    cell = 0.55
+    canvas = Canvas(19.0, 4.6)
+    canvas.text(0.3, 0.45, "Transposed convolution (stride 1): every input pixel paints input × kernel; "
+                "overlaps add up", size=10, ha="left", weight="bold")
+    top = 1.6
+    colours = ["#f4cccc", "#cfe2f3", "#d9ead3", "#fff2cc"]
+    canvas.grid(0.4, top + cell / 2, X.tolist(), cell, fill=lambda i, j: colours[2 * i + j], size=9)
+    canvas.text(0.4 + cell, top + 3 * cell, "input X", size=8)
+    canvas.grid(2.0, top + cell / 2, K.tolist(), cell, fill=lambda i, j: COLORS["conv"], size=9)
+    canvas.text(2.0 + cell, top + 3 * cell, "kernel K", size=8)
+    x = 3.6
+    for n, ((i, j), patch) in enumerate(patches):
+        inside = lambda a, b, i=i, j=j: i <= a < i + 2 and j <= b < j + 2  # noqa: E731
+        values = [[patch[a, b].item() if inside(a, b) else None for b in range(3)] for a in range(3)]
+        canvas.grid(x, top, values, cell, fill=lambda a, b, n=n, inside=inside: colours[n] if inside(a, b) else "#ffffff",
+                    size=8.5)
+        canvas.text(x + 1.5 * cell, top + 3 * cell + 0.35, f"X[{i},{j}] · K = {X[i, j]:g} · K", size=7.5)
+        canvas.text(x + 3 * cell + 0.35, top + 1.5 * cell, "+" if n < 3 else "=", size=13)
+        x += 3 * cell + 0.75
+    canvas.grid(x, top, Y.tolist(), cell, fill=lambda a, b: "#eeeeee", size=9)
+    canvas.text(x + 1.5 * cell, top + 3 * cell + 0.35, f"output ({Y.shape[0]}×{Y.shape[1]})", size=8)
+    canvas.text(0.3, top + 3 * cell + 1.2, "Output size (n − 1)·s − 2p + k = (2 − 1)·1 − 0 + 2 = 3. Stride 2 would "
+                "place the copies 2 pixels apart; padding p crops p rows and columns per border.", size=8, ha="left")
+    return canvas.svg()
+
+
+def unet() -> bytes:
+    model = models.unet()
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape)))
+             for name, m in model.named_modules() if name.count(".") == 1 or name == "classifier"]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, model.in_channels, 64, 64))
+    for hook in hooks:
+        hook.remove()
+    levels = len(model.widths)
+    canvas = Canvas(17.0, 1.1 + 1.5 * levels)
+    canvas.text(0.3, 0.45, f"U-Net ({levels} levels, widths {model.widths}) on a 1×64×64 scene", size=10,
+                ha="left", weight="bold")
+    left, right, w, h = 4.1, 11.6, 4.6, 0.8
+    row = lambda level: 1.5 + 1.5 * level  # noqa: E731
+    canvas.box(0.9, row(0), 1.2, h, "input\n1×64×64", "input", size=7.5)
+    canvas.arrow([(1.5, row(0)), (left - w / 2, row(0))])
+    for level in range(levels):
+        y = row(level)
+        canvas.box(left, y, w, h, f"2 × (conv 3×3 + BN + ReLU)\n{shape_text(shapes[f'encoder.{level}'])}", "conv",
+                   size=7.5)
+        if level < levels - 1:
+            canvas.arrow([(left, y + h / 2), (left, row(level + 1) - h / 2)])
+            canvas.text(left + 0.15, y + 0.75, "max-pool 2×2", size=7, ha="left", color="#38761d")
+    for k in range(levels - 1):  # decoder stage k sits at level levels - 2 - k
+        level = levels - 2 - k
+        y, below = row(level), row(level + 1)
+        up = shapes[f"up.{k}"]
+        if k == 0:  # from the deepest encoder level
+            canvas.arrow([(left + w / 2, below), (right, below), (right, y + h / 2)], color="#3d85c6")
+        else:  # from the decoder stage below
+            canvas.arrow([(right, below - h / 2), (right, y + h / 2)], color="#3d85c6")
+        canvas.text(right + 0.15, (y + below) / 2 + 0.1, f"transposed conv 2×2, stride 2 → {shape_text(up)}", size=7,
+                    ha="left", color="#3d85c6")
+        canvas.box(right, y, w, h, f"concatenate: {up[1]} + {up[1]} channels\n2 × (conv 3×3 + BN + ReLU)\n"
+                   f"{shape_text(shapes[f'decoder.{k}'])}", "conv", size=7.5)
+        canvas.arrow([(left + w / 2, y), (right - w / 2, y)], color="#cc0000")
+        canvas.text((left + right) / 2, y + 0.22, "skip (copy)", size=7, color="#cc0000")
+    canvas.arrow([(right + w / 2, row(0)), (14.6, row(0))])
+    canvas.box(15.4, row(0), 1.6, h, f"conv 1×1\n{shape_text(shapes['classifier'])}", "dense", size=7.5)
+    return canvas.svg()
+
+
 # ---------------------------------------------------------------- registry and entry point
 #: Every diagram: file name in assets/ -> drawing function.
 DIAGRAMS: dict[str, Callable[[], bytes]] = {
@@ -639,6 +811,11 @@ DIAGRAMS: dict[str, Callable[[], bytes]] = {
     "receptive_field.svg": receptive_field,
     "mbconv.svg": mbconv,
     "transfer_learning.svg": transfer_learning,
+    "resnext_block.svg": resnext_block,
+    "inverted_residual.svg": inverted_residual,
+    "convnext_block.svg": convnext_block,
+    "transposed_convolution.svg": transposed_convolution,
+    "unet.svg": unet,
 }
 
 
@@ -683,6 +860,25 @@ PLACES: dict[str, tuple[str, str, str, str]] = {
                               "## Approach 2: the pretrained network as a frozen feature extractor",
                               "A frozen backbone with a new head",
                               "Only the new 2-class layer learns; the pretrained EfficientNet-Lite0 stays fixed."),
+    "resnext_block.svg": ("17_modern_cnns", "## 2. ResNeXt and wide ResNets from one config",
+                          "ResNet, ResNeXt and wide ResNet bottleneck blocks",
+                          "The same bottleneck block from `resnet(\"resnet50\")`, `resnet(\"resnext50_32x4d\")` "
+                          "and `resnet(\"wide_resnet50_2\")`, with the channels and groups of each convolution."),
+    "inverted_residual.svg": ("17_modern_cnns", "## 3. Squeeze-and-excitation and the inverted residual",
+                              "The inverted residual block, without and with squeeze-and-excitation",
+                              "MobileNetV2's block (chapter 13's MBConv) and the same block with a "
+                              "squeeze-and-excitation gate after the depthwise convolution."),
+    "convnext_block.svg": ("17_modern_cnns", "## 6. The ConvNeXt ladder at course scale",
+                           "The ResNet-50 bottleneck beside the ConvNeXt block",
+                           "Where the ladder starts and where it ends: the block of `resnet(\"resnet50\")` and "
+                           "of `convnext(\"convnext_tiny\")`."),
+    "transposed_convolution.svg": ("18_beyond_labels", "## 4. Transposed convolution",
+                                   "A transposed convolution of a 2×2 input with a 2×2 kernel",
+                                   "Each input pixel paints a copy of the kernel scaled by its value; the copies "
+                                   "overlap and add up (computed with `cnnlib.ops.conv_transpose2d`)."),
+    "unet.svg": ("18_beyond_labels", "## 9. A U-Net", "The U-Net of this chapter",
+                 "Encoder levels (left), decoder levels (right) and the skip connections between them, with the "
+                 "output shape of every stage of `cnnlib.models.unet()` for one 64×64 scene."),
 }
 
 

@@ -47,8 +47,11 @@ from .ch11_densenet import check_dense_block_channels, check_dense_layer_params,
 from .ch12_architecture_analysis import check_receptive_field, check_stack_vs_single
 from .ch13_efficientnet import check_pointwise_share, check_preprocessing, check_separable_conv
 from .ch14_transfer_learning import check_partial_unfreeze, check_transfer_recipe
-from .ch15_training_well import check_one_cycle_lr, check_random_crop
-from .ch16_seeing_what_cnns_learn import check_grad_cam_map, check_occlusion_drop
+from .ch15_training_well import check_ema_update, check_one_cycle_lr, check_random_crop
+from .ch16_seeing_what_cnns_learn import check_grad_cam_map, check_ig_trapezoid, check_occlusion_drop
+from .ch17_modern_cnns import check_convnext_block_params, check_group_norm, check_grouped_conv2d
+from .ch18_beyond_labels import check_conv_transpose2d, check_iou_per_class, check_pool2d_backward
+from .ch19_several_devices import NO_LIBRARY_SHARD, check_combine_gradients, check_shard_batch
 from .core import Case, check, check_answer, check_properties, check_shapes
 from .guard import NO_LIBRARY_CONV, NO_LIBRARY_NORM, NO_LIBRARY_POOL, Refused, refusing
 
@@ -66,8 +69,14 @@ __all__ = [
     "check_params_4a", "check_partial_unfreeze", "check_pointwise_share", "check_preprocessing",
     "check_resnet10_config", "check_resnet_stage_shapes", "check_separable_conv", "check_stack_vs_single",
     "check_transfer_recipe", "check_zero_init_residual",
+    # chapter 17
+    "check_convnext_block_params", "check_group_norm", "check_grouped_conv2d",
     "Case", "NO_LIBRARY_CONV", "NO_LIBRARY_NORM", "NO_LIBRARY_POOL", "check", "check_answer", "check_batch_norm",
     "check_conv2d", "check_conv_output_size", "check_corr2d", "check_corr2d_multi_in", "check_corr2d_multi_in_out",
-    "check_grad_cam_map", "check_occlusion_drop", "check_one_cycle_lr", "check_pool2d", "check_properties",
-    "check_random_crop", "check_receptive_field", "check_shapes", "Refused", "refusing",
+    "check_grad_cam_map", "check_ig_trapezoid", "check_occlusion_drop", "check_one_cycle_lr", "check_pool2d", "check_properties",
+    "check_ema_update", "check_random_crop", "check_receptive_field", "check_shapes", "Refused", "refusing",
+    # chapter 18
+    "check_conv_transpose2d", "check_iou_per_class", "check_pool2d_backward",
+    # chapter 19
+    "NO_LIBRARY_SHARD", "check_combine_gradients", "check_shard_batch",
 ]
