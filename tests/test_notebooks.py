@@ -115,7 +115,7 @@ def test_outputs_saved_in_the_working_copy_do_not_count_until_staged(tmp_path):
 def test_current_apis_and_quick_mode(path):
     text = "\n".join(source(c) for c in cells(path))
     assert not re.search(r"pretrained\s*=\s*True", text), "use weights=..., not pretrained=True"
-    assert "cnnlib.QUICK" in text, "every notebook shows what quick mode changes"
+    assert "cnnlib.QUICK" in text or "cnnlib.SETTING" in text, "every notebook shows what quick mode changes"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
