@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 SCRIPT = textwrap.dedent("""
-    import sys, time, torch
+    import signal, sys, time, torch
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with SIGINT ignored
     from torch import nn
     import cnnlib
     from cnnlib.data import TensorBatches
