@@ -287,6 +287,8 @@ def stage(only: str | None = None) -> Path:
             target.write_text(rewrite_links((ROOT / page).read_text(), page, staged))
             continue
         nb = nbformat.read(ROOT / page, as_version=4)
+        run = load_run(page)  # before the site's edits of the cells below, which would not match the run
+        images, changed = apply_run(nb, run) if run else (0, 0)
         solutions = False
         for cell in nb.cells:
             solutions |= site_cell(cell)
@@ -296,8 +298,6 @@ def stage(only: str | None = None) -> Path:
         links = (f"[Open in Colab]({colab_url(page)}) · "
                  f"[the notebook file]({REPO_URL}/blob/{BRANCH}/{page})")
         first.source = BADGE_LINK.sub(links, first.source)
-        run = load_run(page)
-        images, changed = apply_run(nb, run) if run else (0, 0)
         figures[page] = images
         note = nbformat.v4.new_markdown_cell(outputs_note(run, changed, solutions))
         note.id = "site-outputs-note"
