@@ -13,20 +13,11 @@ from cnnlib import checks
 
 # The reference solutions that this file and the solutions test share.
 from test_checks_solutions import occlusion_drop, one_cycle_lr, receptive_field_size, stack_vs_single  # noqa: E402
-
-
-def fails(check, *args, **kwargs) -> str:
-    with pytest.raises(AssertionError) as info:
-        check(*args, **kwargs)
-    return str(info.value)
+from checking import fails, stub
 
 
 def not_implemented(check, *args, **kwargs) -> None:
     assert "not implemented yet" in fails(check, *args, **kwargs)
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: write your solution here")
 
 
 # -- chapter 08 ------------------------------------------------------------------------------------------------

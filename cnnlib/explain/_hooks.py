@@ -123,3 +123,13 @@ def _positive_int(what: str, value) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{what} must be a positive int, got {value!r}")
     return value
+
+
+def _baseline_like(baseline, x: torch.Tensor) -> torch.Tensor:
+    """The baseline (a number or a tensor) broadcast to the input's shape, or a ValueError naming both shapes."""
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    try:
+        return base.expand_as(x)
+    except RuntimeError:
+        raise ValueError(f"baseline of shape {tuple(base.shape)} does not broadcast to the input's "
+                         f"{tuple(x.shape)}") from None

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._hooks import Target, _check_batch, _evaluating, _positive_int, _targets
+from ._hooks import Target, _baseline_like, _check_batch, _evaluating, _positive_int, _targets
 
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -93,12 +93,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target = Non
     with torch.inference_mode(False), torch.enable_grad(), _evaluating(model):
         t = _prepared(model, x, target)
         x = x.detach()
-        base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
-        try:
-            base = base.expand_as(x)
-        except RuntimeError:
-            raise ValueError(f"baseline of shape {tuple(base.shape)} does not broadcast to the input's "
-                             f"{tuple(x.shape)}") from None
+        base = _baseline_like(baseline, x)
         alphas = alphas.to(x.dtype).to(x.device)
         weights = weights.to(x.dtype).to(x.device)
         out = []

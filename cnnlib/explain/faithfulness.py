@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._hooks import Target, _check_batch, _evaluating, _positive_int, _targets
+from ._hooks import Target, _baseline_like, _check_batch, _evaluating, _positive_int, _targets
 
 
 def pixel_order(heat: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -37,12 +37,7 @@ def _pixel_curves(model: nn.Module, x: torch.Tensor, heat: torch.Tensor, target:
             or heat.shape[-2:] != x.shape[-2:]:
         shape = tuple(heat.shape) if isinstance(heat, torch.Tensor) else type(heat).__name__
         raise ValueError(f"heat must hold one (H, W) map per image, shape {(x.shape[0], *x.shape[-2:])}, got {shape}")
-    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
-    try:
-        base = base.expand_as(x)
-    except RuntimeError:
-        raise ValueError(f"baseline of shape {tuple(base.shape)} does not broadcast to the input's "
-                         f"{tuple(x.shape)}") from None
+    base = _baseline_like(baseline, x)
     order = pixel_order(heat.to(x.device), seed)
     pixels = order.shape[1]
     counts = [round(k * pixels / steps) for k in range(steps + 1)]
