@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import FASHION_MNIST_CLASSES, Splits, TensorBatches, _idx_loader, _splits, check_batch_size
+from .data import FASHION_MNIST_CLASSES, Splits, TensorBatches, check_batch_size
+from .data.datasets import _idx_loader, _splits
 
 SCENE_CLASSES = ("background", *FASHION_MNIST_CLASSES)
 

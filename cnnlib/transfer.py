@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import TensorBatches, _require_image_folder, check_batch_size, load_image
+from .data import TensorBatches, check_batch_size, load_image
+from .data.folders import _require_image_folder
 
 
 @dataclass

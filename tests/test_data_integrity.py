@@ -17,6 +17,7 @@ import torch
 
 import cnnlib
 from cnnlib import checksums, data
+from cnnlib.data import store
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -249,7 +250,7 @@ def test_cifar10_loads_pickled_batches_and_checks_them(monkeypatch, tmp_path):
 def test_cifar10_checksums_are_torchvisions():
     from torchvision.datasets import CIFAR10
 
-    sums = data._md5_sums("CIFAR10")
+    sums = store._md5_sums("CIFAR10")
     assert sums["data_batch_1"] == dict(CIFAR10.train_list)["data_batch_1"] and len(sums) == 7
 
 
