@@ -160,7 +160,8 @@ def cell_key(source: str) -> str:
 
 
 def hardware() -> str:
-    """The machine in words: CPU cores and model, and the GPU if torch sees one."""
+    """The machine in words: CPU cores and model, the threads a kernel started now would use, and the GPU if
+    torch sees one."""
     import torch
 
     model = platform.processor() or platform.machine()
@@ -169,7 +170,8 @@ def hardware() -> str:
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                  if line.startswith("model name")]
         model = names[0] if names else model
-    text = f"{os.cpu_count()} CPU cores ({model})"
+    threads = int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())
+    text = f"{os.cpu_count()} CPU cores ({model}), {threads} thread{'s' if threads != 1 else ''}"
     if torch.cuda.is_available():
         text += f" and an {torch.cuda.get_device_name(0)} GPU"
     return text
@@ -191,7 +193,14 @@ def record(page: str, setting: str = "quick", timeout: int = 3600) -> Path:
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str((ROOT / page).parent)}}).execute()
+    except Exception:
+        failed = ROOT / "build" / "failed_runs" / Path(page).name  # keep what ran, to see where and why
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, failed)
+        print(f"{page} failed; the cells that ran, with their outputs, are in {failed}", file=sys.stderr)
+        raise
     finally:
+        facts = {"hardware": hardware(), "load": round(os.getloadavg()[0], 1)}
         os.environ.clear()
         os.environ.update(env_before)
     cells = {}
@@ -207,7 +216,7 @@ def record(page: str, setting: str = "quick", timeout: int = 3600) -> Path:
             outputs.append(output)
         cells[cell.id] = {"source": cell_key(cell.source), "execution_count": cell.execution_count,
                           "outputs": outputs}
-    run = {"mode": setting, "hardware": hardware(), "torch": torch.__version__,
+    run = {"mode": setting, **facts, "torch": torch.__version__,
            "date": datetime.date.today().isoformat(), "seconds": round(time.perf_counter() - started),
            "cells": cells}
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -261,7 +270,8 @@ def outputs_note(run: dict | None, changed: int = 0, solutions: bool = False) ->
                 "say on what hardware")
     else:
         kind = "a full run, the lesson as written"
-    return (f"```{{note}}\nThe outputs on this page come from {kind}. That run: {run['hardware']}, torch "
+    load = f" (load average {run['load']} at its end)" if "load" in run else ""
+    return (f"```{{note}}\nThe outputs on this page come from {kind}. That run: {run['hardware']}{load}, torch "
             f"{run['torch']}, {run['date']}, {run['seconds']} s.{stale}{extra}\n```")
 
 
@@ -334,12 +344,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--setting", choices=("quick", "cpu", "full"), default="quick",
                         help="with --record: quick mode (default), the CPU setting, or the full lesson")
     parser.add_argument("--only", help="build only the chapters whose file name contains this")
+    parser.add_argument("--no-build", action="store_true", help="with --record: record only, build nothing")
     args = parser.parse_args(argv)
     if args.record:
         for page in pages(None if args.record == "all" else args.record):
             start = time.perf_counter()
             print(f"recorded {record(page, args.setting).relative_to(ROOT)} "
                   f"in {time.perf_counter() - start:.0f} s", flush=True)
+    if args.no_build:
+        return 0
     start = time.perf_counter()
     html = build(quiet=False, only=args.only)
     print(f"built {html / 'index.html'} in {time.perf_counter() - start:.0f} s")
