@@ -184,3 +184,63 @@ def test_learner_lab_config_serves_the_clone_and_hides_nbgrader(tmp_path, monkey
     hook = config.ServerApp.tornado_settings["page_config_hook"]
     page = hook(None, {"disabledExtensions": ["other"]})
     assert page["disabledExtensions"] == ["other", "@jupyter/nbgrader"]
+
+
+# -- Colab copies ------------------------------------------------------------------------------------------
+
+sys.path.insert(0, str(ROOT / "tools"))
+import nb as nbtool  # noqa: E402
+
+
+def held(path: Path) -> str:
+    """What git holds for ``path`` (its index), or the file where git has none: a learner's saved work in
+    learner/ does not count."""
+    text = nbtool.staged_text(path)
+    return path.read_text() if text is None else text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_copies_are_current(path):
+    import nbformat
+
+    chapter = nbformat.reads(held(path), as_version=4)
+    expected = {path: chapter}
+    if nbtool.has_solutions(chapter):
+        expected[nbtool.learner_path(path)] = nbtool.learner_version(chapter, path)
+    for original, nb in expected.items():
+        copy = nbtool.colab_path(original)
+        assert copy.is_file(), f"{copy.relative_to(ROOT)} is missing; run python tools/nb.py sync"
+        assert nbformat.reads(held(copy), as_version=4) == nbtool.colab_version(nb, original), \
+            f"{copy.relative_to(ROOT)} is stale; run python tools/nb.py sync {path.relative_to(ROOT)}"
+
+
+def published_problem(target: str) -> str | None:
+    """Why ``target`` in a Colab copy would not load on Colab once the repository is published: a relative
+    path, or an address of this repository naming a file it does not have."""
+    if not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) and not target.startswith("#"):
+        return f"{target}: relative, and Colab cannot resolve it"
+    raw = f"https://raw.githubusercontent.com/{REPO_NAME}/{BRANCH}/"
+    for prefix in (raw, *REPO_ADDRESSES):
+        if target.startswith(prefix):
+            file = ROOT / unquote(target.removeprefix(prefix).split("#", 1)[0])
+            return None if file.exists() else f"{target}: the repository has no {file.relative_to(ROOT)}"
+    return None
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "colab").glob("*/*.ipynb")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_colab_copies_show_diagrams_by_published_addresses(path):
+    text = CODE.sub("", markdown_of(path))
+    targets = LINK.findall(text) + [a or b for a, b in IMAGE.findall(text)]
+    problems = [p for t in targets if (p := published_problem(t))]
+    assert not problems, "\n".join(problems)
+    original = ROOT / path.relative_to(ROOT / "colab")
+    relative = [a or b for a, b in IMAGE.findall(CODE.sub("", markdown_of(original))) if (a or b).startswith("../")]
+    assert text.count("https://raw.githubusercontent.com/") >= len(relative), "every relative image was rewritten"
+
+
+def test_the_published_address_checker_catches_what_breaks():
+    assert "relative" in published_problem("../assets/lenet.svg")
+    assert published_problem(f"https://raw.githubusercontent.com/{REPO_NAME}/{BRANCH}/assets/lenet.svg") is None
+    assert "no assets/nothing.svg" in published_problem(
+        f"https://raw.githubusercontent.com/{REPO_NAME}/{BRANCH}/assets/nothing.svg")
+    assert published_problem("https://colab.research.google.com/assets/colab-badge.svg") is None

@@ -124,3 +124,17 @@ def test_readme_opens_the_learner_version_with_the_solutions_one_click_away(path
     learner = nbtool.learner_path(path)
     assert f"(learner/{path.name})" in readme and nbtool.badge_line(learner) in readme
     assert f"[solutions](notebooks/{path.name})" in readme and nbtool.badge_line(path) not in readme
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_cpu_setting_is_explained_and_listed(path):
+    """A chapter whose settings cell has a "cpu" entry says in its text what that setting changes and what it
+    measured, and the README's paragraph on the CPU setting names the chapter."""
+    code = "\n".join(source(c) for c in cells(path) if c["cell_type"] == "code")
+    if '"cpu":' not in code:
+        return
+    assert "cnnlib.SETTING" in code, "the settings cell reads cnnlib.SETTING"
+    text = "\n".join(source(c) for c in cells(path) if c["cell_type"] == "markdown")
+    assert "**The CPU setting**" in text and "Measured" in text, f"{path.name} explains its CPU setting"
+    paragraph = (ROOT / "README.md").read_text().split("**The CPU setting.**", 1)[1].split("\n\n", 1)[0]
+    assert path.name[:2] in paragraph, f"README's CPU-setting paragraph names chapter {path.name[:2]}"

@@ -250,6 +250,10 @@ def test_sync_regenerates_everything(tmp_path, monkeypatch):
     assert nbtool.CODE_STUB in learner.cells[3].source and learner.cells[3].metadata["nbgrader"]["checksum"]
     assert "tags" not in learner.cells[3].metadata
     assert learner.cells[-1].metadata["editable"] is False  # the self-check is read-only for the learner
+    for folder in ("notebooks", "learner"):  # the Colab copies: badge to themselves, no relative link left
+        first = nbformat.read(tmp_path / "colab" / folder / "05_x.ipynb", as_version=4).cells[0].source
+        assert first.splitlines()[0].endswith(f"/blob/{nbtool.BRANCH}/colab/{folder}/05_x.ipynb)")
+        assert "A copy for Google Colab" in first and "](../" not in first
 
 
 def test_a_learners_edits_survive_the_tests_and_sync(tmp_path, monkeypatch):

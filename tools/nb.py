@@ -2,7 +2,8 @@
 
     python tools/nb.py sync [--force] [NOTEBOOK ...]
                                                after any edit or merge: header, nbval tags, nbgrader metadata,
-                                               learner versions (one command regenerates everything derived);
+                                               learner versions, Colab copies (one command regenerates
+                                               everything derived);
                                                a learner version with edits of its own (answers, outputs) is
                                                left alone unless --force
     python tools/nb.py header [NOTEBOOK ...]   write the Colab badge and setup cell from cnnlib/_course.py
@@ -45,7 +46,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnnlib._course import REPO_URL, colab_url  # noqa: E402
+from cnnlib._course import BRANCH, REPO_URL, colab_url, file_url  # noqa: E402,F401
 from instructor import CHECK, CODE_STUB, MARKDOWN_STUB, TOP_LEVEL_STUB  # noqa: E402,F401  (no nbgrader import)
 
 CHECK_TAG = "nbval-check-output"
@@ -55,6 +56,10 @@ SELF_CHECK = "# Self-check"
 SETUP_MARK = "# Colab setup"
 BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 LEARNER_DIR = ROOT / "learner"
+# A Markdown link or image whose target is a relative path (not an address, not an anchor on the page).
+RELATIVE_LINK = re.compile(r"(!?)\[([^\]]*)\]\((?![a-z][a-z0-9+.-]*:|#)([^)\s]+)\)", re.I)
+COLAB_LINE = ("*A copy for Google Colab, made by `tools/nb.py sync` from {source}: Colab opens one notebook "
+              "without the rest of the repository, so its diagrams and links point to the published files.*")
 GENERATED = "learner_version_sha256"  # notebook metadata: the fingerprint of the learner version as sync wrote it
 VERSION_MARK = "<!-- course-version -->"
 # The mark ends the line: a line that starts with "<!--" is raw HTML to Markdown, and its link would not render.
@@ -79,8 +84,14 @@ def notebooks(args: list[str]) -> list[Path]:
     return [p.resolve() for p in paths]
 
 
+def colab_path(path: Path) -> Path:
+    """The Colab copy of notebooks/NAME or learner/NAME: colab/notebooks/NAME or colab/learner/NAME."""
+    return ROOT / "colab" / path.resolve().relative_to(ROOT)
+
+
 def badge_line(path: Path) -> str:
-    return BADGE.format(url=colab_url(path.resolve().relative_to(ROOT).as_posix()))
+    """The Open-in-Colab badge of a chapter (or of its learner version): it opens the Colab copy."""
+    return BADGE.format(url=colab_url(colab_path(path).relative_to(ROOT).as_posix()))
 
 
 def rel(path: Path) -> Path:
@@ -327,12 +338,58 @@ def learner(path: Path, force: bool = False) -> Path | None:
     return target
 
 
+def colab_version(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
+    """The copy of ``nb`` (notebooks/NAME or learner/NAME as git holds it) that Colab opens: relative links
+    and images become published addresses derived from REPO_URL (images the raw files, notebooks their Colab
+    copies, anything else its GitHub page); cell 0 says what the copy is. Code is unchanged."""
+    version = nbformat.from_dict(json.loads(json.dumps(nb)))
+    folder = path.resolve().parent
+
+    def published(match: re.Match) -> str:
+        image, text, target = match.groups()
+        address, _, anchor = target.partition("#")
+        try:
+            where = (folder / address).resolve().relative_to(ROOT.resolve()).as_posix()
+        except ValueError:  # outside the repository: leave it as it is
+            return match.group(0)
+        if image:
+            url = file_url(where, raw=True)
+        elif where.endswith(".ipynb") and where.startswith(("notebooks/", "learner/")):
+            url = colab_url(f"colab/{where}")
+        else:
+            url = file_url(where)
+        return f"{image}[{text}]({url}{'#' + anchor if anchor else ''})"
+
+    for cell in version.cells:
+        if cell.cell_type == "markdown":
+            cell.source = RELATIVE_LINK.sub(published, cell.source)
+    lines = version.cells[0].source.splitlines()
+    source = path.resolve().relative_to(ROOT).as_posix()
+    version.cells[0].source = "\n".join([lines[0], COLAB_LINE.format(source=source), *lines[1:]]) + "\n"
+    version.metadata.pop(GENERATED, None)
+    return version
+
+
+def colab(path: Path, nb: nbformat.NotebookNode | None = None) -> Path:
+    """Write the Colab copy of ``path`` (of ``nb`` if given, e.g. a learner version not yet on disk)."""
+    target = colab_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(colab_version(nb if nb is not None else nbformat.read(path, as_version=4), path), target)
+    return target
+
+
 def sync(path: Path, force: bool = False) -> None:
-    """Regenerate everything derived from a chapter: header, tags, nbgrader metadata, learner version."""
+    """Regenerate everything derived from a chapter: header, tags, nbgrader metadata, learner version, and
+    the Colab copies of both."""
     header(path)
     tags(path)
     grading(path)
-    learner(path, force)
+    colab(path)
+    if has_solutions(nbformat.read(path, as_version=4)):
+        try:
+            learner(path, force)
+        finally:  # the copy is made from the exercise version sync would write, whatever learner/ holds
+            colab(learner_path(path), learner_version(nbformat.read(path, as_version=4), path))
 
 
 def staged_text(path: Path, root: Path = ROOT) -> str | None:
