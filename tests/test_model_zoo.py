@@ -35,3 +35,23 @@ def test_chapter15_recipe_arguments():
 def test_unknown_recipe_is_refused():
     with pytest.raises(ValueError, match="recipe must be one of"):
         zoo.recipe_kwargs("adam", nn.Linear(4, 2), zoo.SPECS["nin"], 2, 3)
+
+
+def test_over_seeds_reports_mean_and_std():
+    runs = [{"test acc, textbook": "0.800", "accuracies": (0.9, 0.8, 0.80)},
+            {"test acc, textbook": "0.900", "accuracies": (0.9, 0.8, 0.90)}]
+    row = zoo.over_seeds(runs, "textbook")
+    assert row["test acc, textbook"] == "0.850 ± 0.071" and row["val acc, textbook"] == "0.800 ± 0.000"
+    assert zoo.over_seeds(runs[:1], "textbook")["test acc, textbook"] == "0.800"  # one seed: as measured
+
+
+def test_lenet_rows_train_with_several_seeds(tmp_path):
+    out = tmp_path / "zoo.md"
+    zoo.main(["--quick", "--models", "lenet-modern", "--seeds", "2", "--device", "cpu", "--out", str(out)])
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| LeNet, modern"))
+    assert row.count(" ± ") == 3 and "| 04 |" in row and "61,706" in row
+    assert zoo.SPECS["lenet-modern"].init == "kaiming" and zoo.SPECS["lenet"].init == "xavier"
+
+
+def test_small_multiply_add_counts_stay_readable():
+    assert zoo.macs(416_520) == "0.42 M" and zoo.macs(2_300_000_000) == "2.300 G"

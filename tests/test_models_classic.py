@@ -224,3 +224,17 @@ def test_block_bad_arguments():
         vgg("vgg11", hidden=0)
     with pytest.raises(ValueError, match="pool_size"):
         vgg("vgg11", pool_size=0)
+
+
+def test_lenet_builders_match_chapters_04_and_09():
+    from cnnlib.models import lenet
+
+    classic, modern, bn = lenet("classic"), lenet("modern"), lenet("classic", batch_norm=True)
+    assert count_params(classic) == count_params(modern) == 61_706  # chapter 04 counts them by hand
+    assert count_params(bn) == 61_706 + 2 * (6 + 16 + 120 + 84)  # chapter 09's 62,158
+    assert [type(m).__name__ for m in classic[:3]] == ["Conv2d", "Sigmoid", "AvgPool2d"]
+    assert [type(m).__name__ for m in modern[:3]] == ["Conv2d", "ReLU", "MaxPool2d"]
+    assert [type(m).__name__ for m in bn[:3]] == ["Conv2d", "BatchNorm2d", "Sigmoid"]
+    assert modern(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        lenet("tanh")

@@ -6,6 +6,7 @@ from .convnext import (ConvNeXt, ConvNeXtBlock, ConvNeXtConfig, DropPath, LayerN
 from .densenet import DenseBlock, DenseLayer, DenseNet, DenseNetConfig, Transition, densenet, densenet121
 from .efficientnet import EfficientNetLite, MBConv, StageConfig, efficientnet_lite0, efficientnet_lite0_transform
 from .googlenet import GoogLeNet, Inception, InceptionAux, googlenet
+from .lenet import lenet
 from .ladder import LADDER, LadderBlock, LadderConfig, LadderNet, ladder_configs, ladder_net
 from .mobilenet import InvertedResidual, MobileNetV2, SqueezeExcitation, mobilenet_v2
 from .nin import NiN, NiNBlock, nin
