@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._weights import load_renamed
+
 # The pretrained Lite0 weights expect inputs scaled as (pixel - 127) / 128 on every channel:
 # in [0, 1] units that is mean 127/255 = 0.498 and std 128/255 = 0.502.
 LITE0_MEAN = (0.498, 0.498, 0.498)
@@ -232,20 +234,7 @@ def load_lite0_weights(model: EfficientNetLite, state_dict: Mapping[str, torch.T
     Every key must map to one of the model's and every model key must be present, with the same shape;
     otherwise a ``KeyError`` or ``ValueError`` lists what is wrong and nothing is loaded.
     """
-    converted = convert_lite0_state_dict(state_dict, model)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(converted))
-    unexpected = sorted(set(converted) - set(expected))
-    if missing or unexpected:
-        raise KeyError(f"the weights do not match EfficientNet-Lite0: missing {missing[:5]}"
-                       f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
-                       f"{' ...' if len(unexpected) > 5 else ''}")
-    wrong = [f"{k}: weights {tuple(v.shape)}, model {tuple(expected[k].shape)}"
-             for k, v in converted.items() if v.shape != expected[k].shape]
-    if wrong:
-        raise ValueError("shape mismatch in the EfficientNet-Lite0 weights: " + "; ".join(wrong[:5]))
-    model.load_state_dict(converted, strict=True)
-    return model
+    return load_renamed(model, convert_lite0_state_dict(state_dict, model), (), "EfficientNet-Lite0")
 
 
 def efficientnet_lite0_transform(train: bool = False, size: int = LITE0_RESOLUTION, resize: int | None = None):
