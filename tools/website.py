@@ -51,7 +51,7 @@ RUNS = ROOT / "website" / "runs"
 IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
 # widget views need a live kernel: a recorded run keeps their text form only
 WIDGET = "application/vnd.jupyter.widget-view+json"
-BADGE_LINK = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)")
+BADGE_LINK = re.compile(r"\[(?:!\[Open In Colab\]\([^)]*\)|Open in Colab)\]\((https://colab\.research\.google\.com/[^)]*)\)")
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 EXTERNAL = ("http://", "https://", "mailto:", "#")
 # nbgrader's markers, as tools/nb.py writes the chapters (kept here: the site build needs no nbgrader)
