@@ -14,8 +14,8 @@ vmap, a functools.partial, a thread. While the learner's function runs, ``refusi
 that raises ``Refused`` for every operator of the forbidden families (found by name among all aten
 operators) on the CPU, CUDA, Meta and MkldnnCPU dispatch keys, and removes it afterwards, which restores
 PyTorch's own kernels. Python functions (cnnlib's, scipy's, numpy's) get their code swapped for code that
-raises (module ``swaps``), and classes their methods, so a reference the learner took before the check is refused too; the
-originals come back afterwards. The first refused name is recorded (from any thread), so a check reports
+raises (module ``swaps``), and classes their methods, so a reference the learner took before the check is
+refused too; the originals come back afterwards. The first refused name is recorded (from any thread), so a check reports
 it even when the learner's code caught the error or failed later in another way. One exception: a single
 operator such as Tensor.mean still runs when a cnnlib.ops function calls it directly (identified by its code
 object, not its file name), so global average pooling may be built on cnnlib.ops.pool2d, which averages.
