@@ -13,17 +13,14 @@ import importlib.util
 import inspect
 import threading
 import types
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .guard import refusing
+from typing import Any
 
 
 class Refused(RuntimeError):
     """Raised by a library function or operator that the running check refuses."""
 
 
-_active: list[refusing] = []
+_active: list = []  # the guard.refusing contexts that are on, in every thread
 _probing = threading.local()
 
 
