@@ -46,7 +46,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnnlib._course import BRANCH, REPO_URL, colab_url, file_url  # noqa: E402,F401
+from cnnlib._course import BRANCH, COLAB_LINK, REPO_URL, colab_link, colab_url, file_url  # noqa: E402,F401
 from instructor import CHECK, CODE_STUB, MARKDOWN_STUB, TOP_LEVEL_STUB  # noqa: E402,F401  (no nbgrader import)
 
 CHECK_TAG = "nbval-check-output"
@@ -54,10 +54,6 @@ BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 SELF_CHECK = "# Self-check"
 SETUP_MARK = "# Colab setup"
-# a text link, not the usual badge image: an image from colab.research.google.com would not load offline
-BADGE = "[Open in Colab]({url})"
-#: A badge line as written now or before (the badge image), so that ``header`` replaces either
-BADGE_LINE = re.compile(r"^\[(?:!\[Open In Colab\]\([^)]*\)|Open in Colab)\]\(https://colab\.research\.google\.com/[^)]*\)$")
 LEARNER_DIR = ROOT / "learner"
 # A Markdown link or image whose target is a relative path (not an address, not an anchor on the page).
 RELATIVE_LINK = re.compile(r"(!?)\[([^\]]*)\]\((?![a-z][a-z0-9+.-]*:|#)([^)\s]+)\)", re.I)
@@ -94,7 +90,7 @@ def colab_path(path: Path) -> Path:
 
 def badge_line(path: Path) -> str:
     """The Open-in-Colab badge of a chapter (or of its learner version): it opens the Colab copy."""
-    return BADGE.format(url=colab_url(colab_path(path).relative_to(ROOT).as_posix()))
+    return colab_link(colab_path(path).relative_to(ROOT).as_posix())
 
 
 def rel(path: Path) -> Path:
@@ -113,7 +109,7 @@ def learner_path(path: Path) -> Path:
 def set_header(nb: nbformat.NotebookNode, path: Path, version_line: str | None = None) -> None:
     """Cell 0 starts with the badge of ``path`` (and ``version_line``); cell 1 is the setup cell."""
     first = nb.cells[0]
-    lines = [line for line in first.source.splitlines() if not BADGE_LINE.match(line) and VERSION_MARK not in line]
+    lines = [line for line in first.source.splitlines() if not COLAB_LINK.fullmatch(line) and VERSION_MARK not in line]
     first.source = "\n".join([badge_line(path), *([version_line] if version_line else []), *lines]).strip() + "\n"
     if len(nb.cells) > 1 and nb.cells[1].cell_type == "code" and nb.cells[1].source.startswith(SETUP_MARK):
         nb.cells[1].source = SETUP_SOURCE

@@ -44,14 +44,13 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnnlib._course import BRANCH, REPO_URL, colab_url  # noqa: E402
+from cnnlib._course import BRANCH, COLAB_LINK, REPO_URL, colab_url  # noqa: E402
 
 BUILD = ROOT / "build" / "site"
 RUNS = ROOT / "website" / "runs"
 IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
 # widget views need a live kernel: a recorded run keeps their text form only
 WIDGET = "application/vnd.jupyter.widget-view+json"
-BADGE_LINK = re.compile(r"\[(?:!\[Open In Colab\]\([^)]*\)|Open in Colab)\]\((https://colab\.research\.google\.com/[^)]*)\)")
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 EXTERNAL = ("http://", "https://", "mailto:", "#")
 # nbgrader's markers, as tools/nb.py writes the chapters (kept here: the site build needs no nbgrader)
@@ -307,13 +306,13 @@ def stage(only: str | None = None) -> Path:
         first = nb.cells[0]
         links = (f"[Open in Colab]({colab_url(page)}) · "
                  f"[the notebook file]({REPO_URL}/blob/{BRANCH}/{page})")
-        first.source = BADGE_LINK.sub(links, first.source)
+        first.source = COLAB_LINK.sub(links, first.source)
         figures[page] = images
         note = nbformat.v4.new_markdown_cell(outputs_note(run, changed, solutions))
         note.id = "site-outputs-note"
         nb.cells.insert(1, note)
         nbformat.write(nb, target)
-    readme = rewrite_links(BADGE_LINK.sub(r"[Colab](\1)", (ROOT / "README.md").read_text()), "README.md", staged)
+    readme = rewrite_links(COLAB_LINK.sub(r"[Colab](\1)", (ROOT / "README.md").read_text()), "README.md", staged)
     toc = "\n".join(PurePosixPath(p).with_suffix("").as_posix() for p in chosen)
     (src / "index.md").write_text(f"{readme}\n\n```{{toctree}}\n:hidden:\n:caption: Chapters\n\n{toc}\n```\n")
     (src / "figures.json").write_text(json.dumps(figures, indent=1))
